@@ -1,0 +1,27 @@
+"""The periodic tasks of the product, declared in code; `manage.py setup_periodic_tasks` stores them.
+
+Each later issue adds its schedule here. The command is idempotent: it creates or updates by name.
+"""
+
+from dataclasses import dataclass
+
+from django.conf import settings
+
+
+@dataclass(frozen=True)
+class PeriodicTaskSpec:
+    name: str
+    task: str
+    every_seconds: int
+    description: str
+
+
+def periodic_task_specs() -> list[PeriodicTaskSpec]:
+    return [
+        PeriodicTaskSpec(
+            name="celery heartbeat",
+            task="core.tasks.celery_heartbeat_task",
+            every_seconds=settings.CELERY_HEARTBEAT_SECONDS,
+            description="Proves that beat and a worker are alive (read by /healthz).",
+        ),
+    ]

@@ -1,0 +1,11 @@
+from celery import shared_task
+from django.db import OperationalError
+
+from core.health import CELERY_HEARTBEAT
+from core.services import heartbeat_record
+
+
+@shared_task(autoretry_for=(OperationalError,), retry_backoff=True, max_retries=3, ignore_result=True)
+def celery_heartbeat_task() -> str:
+    """Run by beat every CELERY_HEARTBEAT_SECONDS: proves that beat and a worker are alive."""
+    return heartbeat_record(name=CELERY_HEARTBEAT).beat_at.isoformat()
