@@ -19,6 +19,7 @@ from marketplace.vocabulary import (
     SEGMENTS,
 )
 
+
 def text_choices(name: str, items: list[tuple[str, str]]) -> type[models.TextChoices]:
     """TextChoices whose values are the vocabulary's codes and whose labels are its labels."""
     return models.TextChoices(name, [(code.upper(), (code, label)) for code, label in items])
@@ -71,8 +72,9 @@ class Manufacturer(TimeStampedModel):
     certifications = models.ManyToManyField(Certification, related_name="manufacturers", blank=True)
     monthly_capacity = models.PositiveIntegerField(help_text="Units per month")
     current_load = models.PositiveIntegerField(default=0, help_text="Units already booked this month")
-    min_order_value = models.DecimalField(max_digits=14, decimal_places=2, default=Decimal("0"),
-                                          validators=[MinValueValidator(Decimal("0"))])
+    min_order_value = models.DecimalField(
+        max_digits=14, decimal_places=2, default=Decimal("0"), validators=[MinValueValidator(Decimal("0"))]
+    )
     cost_index = models.FloatField(
         validators=[MinValueValidator(COST_INDEX_MIN), MaxValueValidator(COST_INDEX_MAX)],
         help_text="Price level relative to the market (1.0 = market average)",
@@ -86,20 +88,33 @@ class Manufacturer(TimeStampedModel):
     class Meta:
         ordering = ["name", "id"]
         constraints = [
-            models.CheckConstraint(condition=Q(latitude__gte=-90) & Q(latitude__lte=90), name="manufacturer_latitude_range"),
-            models.CheckConstraint(condition=Q(longitude__gte=-180) & Q(longitude__lte=180),
-                                   name="manufacturer_longitude_range"),
-            models.CheckConstraint(condition=Q(current_load__lte=models.F("monthly_capacity")),
-                                   name="manufacturer_load_within_capacity"),
-            models.CheckConstraint(condition=Q(min_order_value__gte=0), name="manufacturer_min_order_value_non_negative"),
-            models.CheckConstraint(condition=Q(cost_index__gte=COST_INDEX_MIN) & Q(cost_index__lte=COST_INDEX_MAX),
-                                   name="manufacturer_cost_index_range"),
-            models.CheckConstraint(condition=Q(quality_score__gte=0) & Q(quality_score__lte=1),
-                                   name="manufacturer_quality_score_range"),
-            models.CheckConstraint(condition=Q(avg_lead_time_days__gt=0) & Q(avg_lead_time_days__lte=365),
-                                   name="manufacturer_lead_time_range"),
-            models.CheckConstraint(condition=Q(on_time_delivery_rate__gte=0) & Q(on_time_delivery_rate__lte=1),
-                                   name="manufacturer_on_time_rate_range"),
+            models.CheckConstraint(
+                condition=Q(latitude__gte=-90) & Q(latitude__lte=90), name="manufacturer_latitude_range"
+            ),
+            models.CheckConstraint(
+                condition=Q(longitude__gte=-180) & Q(longitude__lte=180), name="manufacturer_longitude_range"
+            ),
+            models.CheckConstraint(
+                condition=Q(current_load__lte=models.F("monthly_capacity")), name="manufacturer_load_within_capacity"
+            ),
+            models.CheckConstraint(
+                condition=Q(min_order_value__gte=0), name="manufacturer_min_order_value_non_negative"
+            ),
+            models.CheckConstraint(
+                condition=Q(cost_index__gte=COST_INDEX_MIN) & Q(cost_index__lte=COST_INDEX_MAX),
+                name="manufacturer_cost_index_range",
+            ),
+            models.CheckConstraint(
+                condition=Q(quality_score__gte=0) & Q(quality_score__lte=1), name="manufacturer_quality_score_range"
+            ),
+            models.CheckConstraint(
+                condition=Q(avg_lead_time_days__gt=0) & Q(avg_lead_time_days__lte=365),
+                name="manufacturer_lead_time_range",
+            ),
+            models.CheckConstraint(
+                condition=Q(on_time_delivery_rate__gte=0) & Q(on_time_delivery_rate__lte=1),
+                name="manufacturer_on_time_rate_range",
+            ),
             models.CheckConstraint(condition=Q(region__in=Region.values), name="manufacturer_region_valid"),
         ]
 
@@ -107,7 +122,11 @@ class Manufacturer(TimeStampedModel):
         return self.name
 
     def clean(self) -> None:
-        if self.monthly_capacity is not None and self.current_load is not None and self.current_load > self.monthly_capacity:
+        if (
+            self.monthly_capacity is not None
+            and self.current_load is not None
+            and self.current_load > self.monthly_capacity
+        ):
             raise ValidationError({"current_load": "Current load cannot exceed the monthly capacity."})
 
 
@@ -125,7 +144,9 @@ class CustomerAccount(TimeStampedModel):
         ordering = ["company_name", "id"]
         constraints = [
             models.CheckConstraint(condition=Q(industry__in=Industry.values), name="customer_industry_valid"),
-            models.CheckConstraint(condition=Q(company_size__in=CompanySize.values), name="customer_company_size_valid"),
+            models.CheckConstraint(
+                condition=Q(company_size__in=CompanySize.values), name="customer_company_size_valid"
+            ),
             models.CheckConstraint(condition=Q(region__in=Region.values), name="customer_region_valid"),
             models.CheckConstraint(condition=Q(segment__in=Segment.values), name="customer_segment_valid"),
         ]
@@ -150,7 +171,9 @@ class Order(TimeStampedModel):
     material = models.ForeignKey(Material, on_delete=models.PROTECT, related_name="orders", null=True, blank=True)
     quantity = models.PositiveIntegerField(validators=[MinValueValidator(1)])
     complexity_level = models.CharField(max_length=16, choices=ComplexityLevel.choices)
-    estimated_value = models.DecimalField(max_digits=14, decimal_places=2, validators=[MinValueValidator(Decimal("0.01"))])
+    estimated_value = models.DecimalField(
+        max_digits=14, decimal_places=2, validators=[MinValueValidator(Decimal("0.01"))]
+    )
     quality_requirements = models.FloatField(validators=unit_interval)
     timeline_urgency = models.FloatField(validators=unit_interval)
     delivery_region = models.CharField(max_length=32, choices=Region.choices)
@@ -166,11 +189,16 @@ class Order(TimeStampedModel):
         constraints = [
             models.CheckConstraint(condition=Q(quantity__gte=1), name="order_quantity_positive"),
             models.CheckConstraint(condition=Q(estimated_value__gt=0), name="order_estimated_value_positive"),
-            models.CheckConstraint(condition=Q(quality_requirements__gte=0) & Q(quality_requirements__lte=1),
-                                   name="order_quality_requirements_range"),
-            models.CheckConstraint(condition=Q(timeline_urgency__gte=0) & Q(timeline_urgency__lte=1),
-                                   name="order_timeline_urgency_range"),
-            models.CheckConstraint(condition=Q(complexity_level__in=ComplexityLevel.values), name="order_complexity_valid"),
+            models.CheckConstraint(
+                condition=Q(quality_requirements__gte=0) & Q(quality_requirements__lte=1),
+                name="order_quality_requirements_range",
+            ),
+            models.CheckConstraint(
+                condition=Q(timeline_urgency__gte=0) & Q(timeline_urgency__lte=1), name="order_timeline_urgency_range"
+            ),
+            models.CheckConstraint(
+                condition=Q(complexity_level__in=ComplexityLevel.values), name="order_complexity_valid"
+            ),
             models.CheckConstraint(condition=Q(delivery_region__in=Region.values), name="order_region_valid"),
             models.CheckConstraint(condition=Q(status__in=OrderStatus.values), name="order_status_valid"),
         ]
@@ -179,9 +207,13 @@ class Order(TimeStampedModel):
         return f"Order {self.pk} ({self.process_id}, {self.quantity} units)"
 
     def clean(self) -> None:
-        if self.material_id and self.process_id and not Material.processes.through.objects.filter(
-            material_id=self.material_id, process_id=self.process_id
-        ).exists():
+        if (
+            self.material_id
+            and self.process_id
+            and not Material.processes.through.objects.filter(
+                material_id=self.material_id, process_id=self.process_id
+            ).exists()
+        ):
             raise ValidationError({"material": f"{self.material_id} is not worked by {self.process_id}."})
 
 
@@ -191,22 +223,30 @@ class MatchOutcome(TimeStampedModel):
     order = models.OneToOneField(Order, on_delete=models.CASCADE, related_name="outcome")
     manufacturer = models.ForeignKey(Manufacturer, on_delete=models.PROTECT, related_name="outcomes")
     converted = models.BooleanField(help_text="Contract signed")
-    contract_value = models.DecimalField(max_digits=14, decimal_places=2, null=True, blank=True,
-                                         validators=[MinValueValidator(Decimal("0.01"))])
-    satisfaction = models.PositiveSmallIntegerField(null=True, blank=True,
-                                                    validators=[MinValueValidator(1), MaxValueValidator(5)])
+    contract_value = models.DecimalField(
+        max_digits=14, decimal_places=2, null=True, blank=True, validators=[MinValueValidator(Decimal("0.01"))]
+    )
+    satisfaction = models.PositiveSmallIntegerField(
+        null=True, blank=True, validators=[MinValueValidator(1), MaxValueValidator(5)]
+    )
     delivered_on_time = models.BooleanField(null=True, blank=True)
     time_to_match = models.DurationField(help_text="From the order's creation to the match")
 
     class Meta:
         ordering = ["-created_at", "-id"]
         constraints = [
-            models.CheckConstraint(condition=Q(satisfaction__isnull=True) | (Q(satisfaction__gte=1) & Q(satisfaction__lte=5)),
-                                   name="outcome_satisfaction_range"),
+            models.CheckConstraint(
+                condition=Q(satisfaction__isnull=True) | (Q(satisfaction__gte=1) & Q(satisfaction__lte=5)),
+                name="outcome_satisfaction_range",
+            ),
             models.CheckConstraint(
                 condition=(Q(converted=True) & Q(contract_value__gt=0))
-                | (Q(converted=False) & Q(contract_value__isnull=True) & Q(satisfaction__isnull=True)
-                   & Q(delivered_on_time__isnull=True)),
+                | (
+                    Q(converted=False)
+                    & Q(contract_value__isnull=True)
+                    & Q(satisfaction__isnull=True)
+                    & Q(delivered_on_time__isnull=True)
+                ),
                 name="outcome_contract_consistent",
             ),
         ]

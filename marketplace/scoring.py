@@ -74,13 +74,25 @@ class Catalog:
     lead_time_days: np.ndarray
     on_time_rate: np.ndarray
     active: np.ndarray  # bool
+    countries: tuple[str, ...] = ()
     version: str = ""
     position: dict[int, int] = field(default_factory=dict)  # manufacturer id -> row
 
     def __post_init__(self) -> None:
         n = len(self.ids)
-        for name in ("region", "latitude", "longitude", "monthly_capacity", "current_load", "min_order_value",
-                     "cost_index", "quality_score", "lead_time_days", "on_time_rate", "active"):
+        for name in (
+            "region",
+            "latitude",
+            "longitude",
+            "monthly_capacity",
+            "current_load",
+            "min_order_value",
+            "cost_index",
+            "quality_score",
+            "lead_time_days",
+            "on_time_rate",
+            "active",
+        ):
             if len(getattr(self, name)) != n:
                 raise ValueError(f"catalog array {name} has {len(getattr(self, name))} rows, expected {n}")
         if len(self.names) != n or self.process_mask.shape[0] != n:
@@ -236,10 +248,7 @@ def rank(
     features = factor_features(catalog, order, eligible)
     scores = features @ weights
     k = min(limit, eligible.size)
-    if k < eligible.size:
-        top = np.argpartition(-scores, k - 1)[:k]
-    else:
-        top = np.arange(eligible.size)
+    top = np.argpartition(-scores, k - 1)[:k] if k < eligible.size else np.arange(eligible.size)
     top = top[np.lexsort((eligible[top], -scores[top]))]
     return Ranking(
         rows=eligible[top],

@@ -76,26 +76,104 @@ SEGMENT_URGENCY = {"quality_critical": 0.4, "cost_sensitive": 0.35, "speed_drive
 SIZE_VALUE_SCALE = {"small": 4_000.0, "medium": 12_000.0, "large": 35_000.0, "enterprise": 90_000.0}
 SIZE_ORDER_RATE = {"small": 0.04, "medium": 0.07, "large": 0.1, "enterprise": 0.14}  # mean orders per day
 MANUFACTURER_REGION_SHARE = {
-    "east_asia": 0.28, "north_america": 0.18, "western_europe": 0.18, "central_eastern_europe": 0.1,
-    "south_asia": 0.08, "southeast_asia": 0.09, "latin_america": 0.05, "middle_east_africa": 0.04,
+    "east_asia": 0.28,
+    "north_america": 0.18,
+    "western_europe": 0.18,
+    "central_eastern_europe": 0.1,
+    "south_asia": 0.08,
+    "southeast_asia": 0.09,
+    "latin_america": 0.05,
+    "middle_east_africa": 0.04,
 }
 REGION_COST_LEVEL = {
-    "east_asia": -0.15, "north_america": 0.2, "western_europe": 0.25, "central_eastern_europe": 0.0,
-    "south_asia": -0.25, "southeast_asia": -0.2, "latin_america": -0.05, "middle_east_africa": 0.0,
+    "east_asia": -0.15,
+    "north_america": 0.2,
+    "western_europe": 0.25,
+    "central_eastern_europe": 0.0,
+    "south_asia": -0.25,
+    "southeast_asia": -0.2,
+    "latin_america": -0.05,
+    "middle_east_africa": 0.0,
 }
 CUSTOMER_REGION_SHARE = {
-    "north_america": 0.35, "western_europe": 0.3, "central_eastern_europe": 0.08, "east_asia": 0.1,
-    "latin_america": 0.05, "south_asia": 0.04, "southeast_asia": 0.04, "middle_east_africa": 0.04,
+    "north_america": 0.35,
+    "western_europe": 0.3,
+    "central_eastern_europe": 0.08,
+    "east_asia": 0.1,
+    "latin_america": 0.05,
+    "south_asia": 0.04,
+    "southeast_asia": 0.04,
+    "middle_east_africa": 0.04,
 }
 
-NAME_STEMS = ("Nord", "Prae", "Atlas", "Vektor", "Helix", "Orion", "Kestrel", "Summit", "Delta", "Falcon",
-              "Granite", "Meridian", "Apex", "Cobalt", "Vertex", "Pioneer", "Harbor", "Zenith", "Lumen", "Titan")
-NAME_KINDS = ("Precision", "Works", "Fabrication", "Manufacturing", "Industries", "Components", "Tech",
-              "Engineering", "Foundry", "Systems")
-COMPANY_STEMS = ("Aero", "Medi", "Volt", "Axis", "Nimbus", "Quanta", "Boreal", "Cascade", "Ember", "Fjord",
-                 "Gamma", "Iris", "Juno", "Koru", "Lyra", "Mosaic", "Nova", "Onyx", "Polar", "Sable")
-COMPANY_KINDS = ("Dynamics", "Labs", "Robotics", "Devices", "Motors", "Energy", "Instruments", "Group",
-                 "Technologies", "Mobility")
+NAME_STEMS = (
+    "Nord",
+    "Prae",
+    "Atlas",
+    "Vektor",
+    "Helix",
+    "Orion",
+    "Kestrel",
+    "Summit",
+    "Delta",
+    "Falcon",
+    "Granite",
+    "Meridian",
+    "Apex",
+    "Cobalt",
+    "Vertex",
+    "Pioneer",
+    "Harbor",
+    "Zenith",
+    "Lumen",
+    "Titan",
+)
+NAME_KINDS = (
+    "Precision",
+    "Works",
+    "Fabrication",
+    "Manufacturing",
+    "Industries",
+    "Components",
+    "Tech",
+    "Engineering",
+    "Foundry",
+    "Systems",
+)
+COMPANY_STEMS = (
+    "Aero",
+    "Medi",
+    "Volt",
+    "Axis",
+    "Nimbus",
+    "Quanta",
+    "Boreal",
+    "Cascade",
+    "Ember",
+    "Fjord",
+    "Gamma",
+    "Iris",
+    "Juno",
+    "Koru",
+    "Lyra",
+    "Mosaic",
+    "Nova",
+    "Onyx",
+    "Polar",
+    "Sable",
+)
+COMPANY_KINDS = (
+    "Dynamics",
+    "Labs",
+    "Robotics",
+    "Devices",
+    "Motors",
+    "Energy",
+    "Instruments",
+    "Group",
+    "Technologies",
+    "Mobility",
+)
 
 BAD_EXPERIENCE_HALF_LIFE_DAYS = 60.0
 UTILITY_SCALE = 16.0  # median decisiveness of a customer's choice
@@ -242,8 +320,12 @@ def _draw_manufacturer(rng: np.random.Generator, serial: int) -> ManufacturerPro
     materials = tuple(m for m, k in zip(workable, keep) if k)
     quality = float(np.clip(rng.beta(2.5, 1.5), 0.05, 0.99))
     certification_odds = {
-        "iso_9001": 0.4 + 0.5 * quality, "as9100": 0.25 * quality, "iso_13485": 0.2 * quality,
-        "iatf_16949": 0.18, "itar": 0.3 if region == "north_america" else 0.0, "iso_14001": 0.3,
+        "iso_9001": 0.4 + 0.5 * quality,
+        "as9100": 0.25 * quality,
+        "iso_13485": 0.2 * quality,
+        "iatf_16949": 0.18,
+        "itar": 0.3 if region == "north_america" else 0.0,
+        "iso_14001": 0.3,
     }
     certifications = tuple(c for c in CERTIFICATIONS if rng.random() < certification_odds[c])
     speediness = float(rng.uniform(0.0, 1.0))  # express shops are faster and dearer: a cost/speed frontier
@@ -308,8 +390,11 @@ def _draw_customer(rng: np.random.Generator, serial: int, heterogeneity: float) 
     )
 
 
-def catalog_from_profiles(profiles: tuple[ManufacturerProfile, ...] | list[ManufacturerProfile],
-                          ids: np.ndarray | None = None, version: str = "") -> scoring.Catalog:
+def catalog_from_profiles(
+    profiles: tuple[ManufacturerProfile, ...] | list[ManufacturerProfile],
+    ids: np.ndarray | None = None,
+    version: str = "",
+) -> scoring.Catalog:
     """The scoring catalog of a list of manufacturer profiles (ids default to 0..n-1)."""
     n = len(profiles)
 
@@ -340,6 +425,7 @@ def catalog_from_profiles(profiles: tuple[ManufacturerProfile, ...] | list[Manuf
         lead_time_days=column("avg_lead_time_days"),
         on_time_rate=column("on_time_delivery_rate"),
         active=column("is_active", bool),
+        countries=tuple(p.country for p in profiles),
         version=version,
     )
 
@@ -404,12 +490,17 @@ def on_time_probability(order: scoring.OrderContext, on_time_rate: float, reliab
 SATISFACTION_NOISE_SD = 0.6
 
 
-def satisfaction_mean(customer: CustomerTruth, order: scoring.OrderContext, match_quality: float,
-                      quality_score: float, on_time: bool) -> float:
+def satisfaction_mean(
+    customer: CustomerTruth, order: scoring.OrderContext, match_quality: float, quality_score: float, on_time: bool
+) -> float:
     """The latent satisfaction before rounding to 1..5."""
     quality_gap = quality_score - order.quality_requirements
-    return (2.6 + 8.0 * (match_quality - customer.walk_away_threshold) + 1.5 * customer.quality_sensitivity * quality_gap
-            + (0.4 if on_time else -1.2))
+    return (
+        2.6
+        + 8.0 * (match_quality - customer.walk_away_threshold)
+        + 1.5 * customer.quality_sensitivity * quality_gap
+        + (0.4 if on_time else -1.2)
+    )
 
 
 def _normal_cdf(x: float) -> float:
@@ -426,8 +517,9 @@ def expected_rounded_score(mean: float, sd: float = SATISFACTION_NOISE_SD) -> fl
     return expected
 
 
-def respond(rng: np.random.Generator, world: World, customer_index: int, order: scoring.OrderContext,
-            shown_rows: np.ndarray) -> Response:
+def respond(
+    rng: np.random.Generator, world: World, customer_index: int, order: scoring.OrderContext, shown_rows: np.ndarray
+) -> Response:
     """What the customer does with the shown catalog rows (best first), by the hidden truth."""
     customer = world.customers[customer_index]
     catalog = world.catalog
@@ -440,23 +532,37 @@ def respond(rng: np.random.Generator, world: World, customer_index: int, order: 
         return Response(tuple(float(p) for p in probabilities), None, None, None, None, None, None, None, None, None)
     position = pick - 1
     row = int(shown_rows[position])
-    match_quality = float(true_utility(customer, features[position : position + 1], regions[position : position + 1])[0])
+    match_quality = float(
+        true_utility(customer, features[position : position + 1], regions[position : position + 1])[0]
+    )
     p_convert = conversion_probability(customer, match_quality, float(catalog.cost_index[row]))
     converted = bool(rng.random() < p_convert)
     hours = float(rng.lognormal(math.log(20.0) + 0.6 * order.complexity, 0.7))
     if not converted:
-        return Response(tuple(float(p) for p in probabilities), position, False, p_convert, None, None, None, None,
-                        None, hours)
+        return Response(
+            tuple(float(p) for p in probabilities), position, False, p_convert, None, None, None, None, None, hours
+        )
     p_on_time = on_time_probability(order, float(catalog.on_time_rate[row]), float(features[position, 3]))
     on_time = bool(rng.random() < p_on_time)
     quality = float(catalog.quality_score[row])
-    expected = (p_on_time * expected_rounded_score(satisfaction_mean(customer, order, match_quality, quality, True))
-                + (1 - p_on_time) * expected_rounded_score(satisfaction_mean(customer, order, match_quality, quality, False)))
+    expected = p_on_time * expected_rounded_score(satisfaction_mean(customer, order, match_quality, quality, True)) + (
+        1 - p_on_time
+    ) * expected_rounded_score(satisfaction_mean(customer, order, match_quality, quality, False))
     latent = satisfaction_mean(customer, order, match_quality, quality, on_time) + rng.normal(0, SATISFACTION_NOISE_SD)
     satisfaction = int(np.clip(round(latent), 1, 5))
     contract_value = round(order.estimated_value * float(catalog.cost_index[row]) * float(rng.lognormal(0, 0.1)), 2)
-    return Response(tuple(float(p) for p in probabilities), position, True, p_convert, contract_value, on_time,
-                    p_on_time, satisfaction, expected, hours)
+    return Response(
+        tuple(float(p) for p in probabilities),
+        position,
+        True,
+        p_convert,
+        contract_value,
+        on_time,
+        p_on_time,
+        satisfaction,
+        expected,
+        hours,
+    )
 
 
 def simulate_history(world: World, *, strategies: tuple[str, ...] = tuple(scoring.STRATEGIES)) -> History:
@@ -481,9 +587,11 @@ def simulate_history(world: World, *, strategies: tuple[str, ...] = tuple(scorin
         customer = world.customers[index]
         if churn_day[index] is not None:
             continue
-        # Churn before this order? Daily hazard h(t) = h0 * exp(sensitivity * bad(t)), bad decaying since the last event.
+        # Churn before this order? Daily hazard h0 * exp(sensitivity * bad), bad decaying since the last event.
         elapsed = day - last_update[index]
-        mean_bad = bad_score[index] * (1 - math.exp(-decay * elapsed)) / (decay * elapsed) if elapsed > 0 else bad_score[index]
+        mean_bad = (
+            bad_score[index] * (1 - math.exp(-decay * elapsed)) / (decay * elapsed) if elapsed > 0 else bad_score[index]
+        )
         hazard = customer.base_churn_hazard * math.exp(config.churn_sensitivity * mean_bad)
         if rng.random() < 1 - math.exp(-hazard * elapsed):
             churn_day[index] = float(last_update[index] + rng.uniform(0, elapsed))
@@ -498,18 +606,19 @@ def simulate_history(world: World, *, strategies: tuple[str, ...] = tuple(scorin
             continue  # nobody can make it: the platform shows nothing and the order is not recorded
         response = respond(rng, world, index, order, ranking.rows)
         bad_score[index] += response.bad_experience
-        orders.append(SimulatedOrder(
-            customer=index,
-            day=day,
-            order=order,
-            strategy=strategy,
-            propensity=1.0 / len(strategies),
-            shown=tuple(int(r) for r in ranking.rows),
-            shown_features=tuple(tuple(round(float(v), 6) for v in row) for row in ranking.features),
-            shown_scores=tuple(round(float(s), 6) for s in ranking.scores),
-            eligible_count=ranking.eligible_count,
-            response=response,
-            bad_experience_score=float(bad_score[index]),
-        ))
+        orders.append(
+            SimulatedOrder(
+                customer=index,
+                day=day,
+                order=order,
+                strategy=strategy,
+                propensity=1.0 / len(strategies),
+                shown=tuple(int(r) for r in ranking.rows),
+                shown_features=tuple(tuple(round(float(v), 6) for v in row) for row in ranking.features),
+                shown_scores=tuple(round(float(s), 6) for s in ranking.scores),
+                eligible_count=ranking.eligible_count,
+                response=response,
+                bad_experience_score=float(bad_score[index]),
+            )
+        )
     return History(tuple(orders), tuple(churn_day))
-

@@ -24,8 +24,9 @@ class RecommendationSession(models.Model):
 
     id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
     customer = models.ForeignKey(CustomerAccount, on_delete=models.CASCADE, related_name="recommendation_sessions")
-    order = models.ForeignKey(Order, on_delete=models.SET_NULL, null=True, blank=True,
-                              related_name="recommendation_sessions")
+    order = models.ForeignKey(
+        Order, on_delete=models.SET_NULL, null=True, blank=True, related_name="recommendation_sessions"
+    )
     order_context = models.JSONField(help_text="The order as it was scored")
     customer_preferences = models.JSONField(default=dict, blank=True)
     optimization_goal = models.CharField(max_length=16, choices=OptimizationGoal.choices)
@@ -47,9 +48,12 @@ class RecommendationSession(models.Model):
         ordering = ["-created_at"]
         indexes = [models.Index(fields=["customer", "-created_at"])]
         constraints = [
-            models.CheckConstraint(condition=Q(propensity__gt=0) & Q(propensity__lte=1), name="session_propensity_range"),
-            models.CheckConstraint(condition=Q(personal_confidence__gte=0) & Q(personal_confidence__lte=1),
-                                   name="session_confidence_range"),
+            models.CheckConstraint(
+                condition=Q(propensity__gt=0) & Q(propensity__lte=1), name="session_propensity_range"
+            ),
+            models.CheckConstraint(
+                condition=Q(personal_confidence__gte=0) & Q(personal_confidence__lte=1), name="session_confidence_range"
+            ),
         ]
 
     def __str__(self) -> str:

@@ -43,7 +43,8 @@ def api_exception_handler(exc: Exception, context: dict[str, Any]) -> Response |
     if isinstance(exc, DomainError):
         return Response(_body(exc.message, exc.extra), status=exc.status_code)
     if isinstance(exc, DjangoValidationError):
-        fields = flatten_errors(exc.message_dict if hasattr(exc, "error_dict") else {"non_field_errors": exc.messages})
+        detail = exc.message_dict if hasattr(exc, "error_dict") else {"non_field_errors": exc.messages}
+        fields = flatten_errors({("non_field_errors" if k == "__all__" else k): v for k, v in detail.items()})
         return Response(_body(_first_message(fields), {"fields": fields}), status=status.HTTP_400_BAD_REQUEST)
     if isinstance(exc, RequestDataTooBig):
         return Response(_body("Request body too large."), status=status.HTTP_400_BAD_REQUEST)

@@ -19,3 +19,12 @@ class FiniteFloatField(serializers.FloatField):
             self.fail("not_finite")
         return value
 
+
+class CodeListField(serializers.ListField):
+    """The codes of a many-to-many relation to a code-keyed reference table (read-only)."""
+
+    def __init__(self, **kwargs) -> None:
+        super().__init__(child=serializers.CharField(), read_only=True, **kwargs)
+
+    def to_representation(self, manager) -> list[str]:
+        return [item.pk for item in manager.all()]

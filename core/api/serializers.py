@@ -6,3 +6,14 @@ class ErrorSerializer(serializers.Serializer):
 
     message = serializers.CharField()
     extra = serializers.DictField()
+
+
+class StrictSerializer(serializers.Serializer):
+    """An input serializer that refuses unknown fields, so that a misspelt optional field is not ignored."""
+
+    def to_internal_value(self, data):
+        if isinstance(data, dict):
+            unknown = sorted(set(data) - set(self.fields))
+            if unknown:
+                raise serializers.ValidationError({name: ["Unknown field."] for name in unknown})
+        return super().to_internal_value(data)

@@ -52,8 +52,9 @@ def _money(value: float) -> Decimal:
 
 
 @transaction.atomic
-def world_load(*, world: World, history: History, start: datetime, progress: Progress = lambda stage, n: None
-               ) -> SimulatedWorld:
+def world_load(
+    *, world: World, history: History, start: datetime, progress: Progress = lambda stage, n: None
+) -> SimulatedWorld:
     config = world.config
     stats = _summary(history)
     record = SimulatedWorld.objects.create(seed=config.seed, config=asdict(config), start=start, summary=stats)
@@ -79,22 +80,35 @@ def _load_manufacturers(world: World, record: SimulatedWorld, progress: Progress
     certifications = {c.code: c for c in Certification.objects.all()}
     ids: list[int] = []
     for batch in _batches(world.manufacturers):
-        rows = Manufacturer.objects.bulk_create([
-            Manufacturer(
-                name=p.name, country=p.country, region=p.region, latitude=p.latitude, longitude=p.longitude,
-                monthly_capacity=p.monthly_capacity, current_load=p.current_load,
-                min_order_value=_money(p.min_order_value), cost_index=p.cost_index, quality_score=p.quality_score,
-                avg_lead_time_days=p.avg_lead_time_days, on_time_delivery_rate=p.on_time_delivery_rate,
-                completed_orders=p.completed_orders, is_active=p.is_active,
-            )
-            for p in batch
-        ])
+        rows = Manufacturer.objects.bulk_create(
+            [
+                Manufacturer(
+                    name=p.name,
+                    country=p.country,
+                    region=p.region,
+                    latitude=p.latitude,
+                    longitude=p.longitude,
+                    monthly_capacity=p.monthly_capacity,
+                    current_load=p.current_load,
+                    min_order_value=_money(p.min_order_value),
+                    cost_index=p.cost_index,
+                    quality_score=p.quality_score,
+                    avg_lead_time_days=p.avg_lead_time_days,
+                    on_time_delivery_rate=p.on_time_delivery_rate,
+                    completed_orders=p.completed_orders,
+                    is_active=p.is_active,
+                )
+                for p in batch
+            ]
+        )
         links = {"processes": [], "materials": [], "certifications": []}
         for row, profile in zip(rows, batch):
-            links["processes"] += [Manufacturer.processes.through(manufacturer_id=row.pk, process=processes[c])
-                                   for c in profile.processes]
-            links["materials"] += [Manufacturer.materials.through(manufacturer_id=row.pk, material=materials[c])
-                                   for c in profile.materials]
+            links["processes"] += [
+                Manufacturer.processes.through(manufacturer_id=row.pk, process=processes[c]) for c in profile.processes
+            ]
+            links["materials"] += [
+                Manufacturer.materials.through(manufacturer_id=row.pk, material=materials[c]) for c in profile.materials
+            ]
             links["certifications"] += [
                 Manufacturer.certifications.through(manufacturer_id=row.pk, certification=certifications[c])
                 for c in profile.certifications
@@ -109,43 +123,74 @@ def _load_manufacturers(world: World, record: SimulatedWorld, progress: Progress
     return ids
 
 
-def _load_customers(world: World, record: SimulatedWorld, start: datetime, history: History,
-                    progress: Progress) -> list[int]:
+def _load_customers(
+    world: World, record: SimulatedWorld, start: datetime, history: History, progress: Progress
+) -> list[int]:
     User = get_user_model()
     prefix = world_user_prefix(world.config.seed)
     unusable = make_password(None)
     ids: list[int] = []
     for offset, batch in zip(range(0, len(world.customers), BATCH), _batches(world.customers)):
-        users = User.objects.bulk_create([
-            User(username=f"{prefix}{offset + i + 1:05d}", email=f"buyer{offset + i + 1}@sim{world.config.seed}.example",
-                 password=unusable, date_joined=start)
-            for i in range(len(batch))
-        ])
-        accounts = CustomerAccount.objects.bulk_create([
-            CustomerAccount(user=user, company_name=c.company_name, industry=c.industry, company_size=c.company_size,
-                            region=c.region, segment=c.segment, created_at=start)
-            for user, c in zip(users, batch)
-        ])
-        CustomerTruthRecord.objects.bulk_create([
-            CustomerTruthRecord(
-                world=record, index=offset + i, customer=account,
-                true_weights=dict(zip(FACTORS, c.true_weights)),
-                region_affinity=dict(zip(REGIONS, c.region_affinity)),
-                utility_scale=c.utility_scale, walk_away_threshold=c.walk_away_threshold,
-                price_sensitivity=c.price_sensitivity, quality_sensitivity=c.quality_sensitivity,
-                order_rate=c.order_rate, base_churn_hazard=c.base_churn_hazard,
-                churned_at=None if history.churn_day[offset + i] is None
-                else start + timedelta(days=history.churn_day[offset + i]),
-            )
-            for i, (account, c) in enumerate(zip(accounts, batch))
-        ])
+        users = User.objects.bulk_create(
+            [
+                User(
+                    username=f"{prefix}{offset + i + 1:05d}",
+                    email=f"buyer{offset + i + 1}@sim{world.config.seed}.example",
+                    password=unusable,
+                    date_joined=start,
+                )
+                for i in range(len(batch))
+            ]
+        )
+        accounts = CustomerAccount.objects.bulk_create(
+            [
+                CustomerAccount(
+                    user=user,
+                    company_name=c.company_name,
+                    industry=c.industry,
+                    company_size=c.company_size,
+                    region=c.region,
+                    segment=c.segment,
+                    created_at=start,
+                )
+                for user, c in zip(users, batch)
+            ]
+        )
+        CustomerTruthRecord.objects.bulk_create(
+            [
+                CustomerTruthRecord(
+                    world=record,
+                    index=offset + i,
+                    customer=account,
+                    true_weights=dict(zip(FACTORS, c.true_weights)),
+                    region_affinity=dict(zip(REGIONS, c.region_affinity)),
+                    utility_scale=c.utility_scale,
+                    walk_away_threshold=c.walk_away_threshold,
+                    price_sensitivity=c.price_sensitivity,
+                    quality_sensitivity=c.quality_sensitivity,
+                    order_rate=c.order_rate,
+                    base_churn_hazard=c.base_churn_hazard,
+                    churned_at=None
+                    if history.churn_day[offset + i] is None
+                    else start + timedelta(days=history.churn_day[offset + i]),
+                )
+                for i, (account, c) in enumerate(zip(accounts, batch))
+            ]
+        )
         ids += [account.pk for account in accounts]
         progress("customers", len(accounts))
     return ids
 
 
-def _load_history(world: World, history: History, record: SimulatedWorld, start: datetime,
-                  manufacturer_ids: list[int], customer_ids: list[int], progress: Progress) -> None:
+def _load_history(
+    world: World,
+    history: History,
+    record: SimulatedWorld,
+    start: datetime,
+    manufacturer_ids: list[int],
+    customer_ids: list[int],
+    progress: Progress,
+) -> None:
     end = start + timedelta(days=world.config.days)
     for batch in _batches(history.orders):
         orders, outcomes, sessions, truths = [], [], [], []
@@ -153,11 +198,15 @@ def _load_history(world: World, history: History, record: SimulatedWorld, start:
             created = start + timedelta(days=sim.day)
             r = sim.response
             order = Order(
-                customer_id=customer_ids[sim.customer], process_id=sim.order.process,
+                customer_id=customer_ids[sim.customer],
+                process_id=sim.order.process,
                 material_id=sim.order.material,
-                quantity=sim.order.quantity, complexity_level=sim.order.complexity_level,
-                estimated_value=_money(sim.order.estimated_value), quality_requirements=sim.order.quality_requirements,
-                timeline_urgency=sim.order.timeline_urgency, delivery_region=sim.order.delivery_region,
+                quantity=sim.order.quantity,
+                complexity_level=sim.order.complexity_level,
+                estimated_value=_money(sim.order.estimated_value),
+                quality_requirements=sim.order.quality_requirements,
+                timeline_urgency=sim.order.timeline_urgency,
+                delivery_region=sim.order.delivery_region,
                 created_at=created,
             )
             if r.chosen_position is None or not r.converted:
@@ -178,36 +227,58 @@ def _load_history(world: World, history: History, record: SimulatedWorld, start:
 
         for sim, order in zip(batch, orders):
             r = sim.response
-            sessions.append(RecommendationSession(
-                customer_id=order.customer_id, order=order, order_context=asdict(sim.order),
-                optimization_goal="balanced", algorithm_used=sim.strategy,
-                optimization_reasoning="Historical platform ranking: a base strategy drawn uniformly at random.",
-                weights=dict(zip(FACTORS, STRATEGIES[sim.strategy].tolist())), weights_version=f"base:{sim.strategy}",
-                propensity=sim.propensity,
-                candidates=[
-                    {"manufacturer_id": manufacturer_ids[row], "rank": rank + 1, "score": score,
-                     "features": dict(zip(FACTORS, features))}
-                    for rank, (row, score, features) in enumerate(zip(sim.shown, sim.shown_scores, sim.shown_features))
-                ],
-                eligible_count=sim.eligible_count, source=RecommendationSession.Source.SIMULATION,
-                created_at=order.created_at,
-            ))
+            sessions.append(
+                RecommendationSession(
+                    customer_id=order.customer_id,
+                    order=order,
+                    order_context=asdict(sim.order),
+                    optimization_goal="balanced",
+                    algorithm_used=sim.strategy,
+                    optimization_reasoning="Historical platform ranking: a base strategy drawn uniformly at random.",
+                    weights=dict(zip(FACTORS, STRATEGIES[sim.strategy].tolist())),
+                    weights_version=f"base:{sim.strategy}",
+                    propensity=sim.propensity,
+                    candidates=[
+                        {
+                            "manufacturer_id": manufacturer_ids[row],
+                            "rank": rank + 1,
+                            "score": score,
+                            "features": dict(zip(FACTORS, features)),
+                        }
+                        for rank, (row, score, features) in enumerate(
+                            zip(sim.shown, sim.shown_scores, sim.shown_features)
+                        )
+                    ],
+                    eligible_count=sim.eligible_count,
+                    source=RecommendationSession.Source.SIMULATION,
+                    created_at=order.created_at,
+                )
+            )
             if r.chosen_position is not None:
                 delivered = order.status == Order.Status.DELIVERED
-                outcomes.append(MatchOutcome(
-                    order=order, manufacturer_id=manufacturer_ids[sim.shown[r.chosen_position]],
-                    converted=bool(r.converted),
-                    contract_value=_money(r.contract_value) if r.converted else None,
-                    satisfaction=r.satisfaction if delivered else None,
-                    delivered_on_time=r.delivered_on_time if delivered else None,
-                    time_to_match=timedelta(hours=r.time_to_match_hours),
-                    created_at=order.matched_at or order.cancelled_at,
-                ))
-            truths.append(OrderTruth(
-                world=record, order=order, choice_probabilities=list(r.choice_probabilities), p_convert=r.p_convert,
-                p_on_time=r.p_on_time, expected_satisfaction=r.expected_satisfaction,
-                bad_experience_score=sim.bad_experience_score,
-            ))
+                outcomes.append(
+                    MatchOutcome(
+                        order=order,
+                        manufacturer_id=manufacturer_ids[sim.shown[r.chosen_position]],
+                        converted=bool(r.converted),
+                        contract_value=_money(r.contract_value) if r.converted else None,
+                        satisfaction=r.satisfaction if delivered else None,
+                        delivered_on_time=r.delivered_on_time if delivered else None,
+                        time_to_match=timedelta(hours=r.time_to_match_hours),
+                        created_at=order.matched_at or order.cancelled_at,
+                    )
+                )
+            truths.append(
+                OrderTruth(
+                    world=record,
+                    order=order,
+                    choice_probabilities=list(r.choice_probabilities),
+                    p_convert=r.p_convert,
+                    p_on_time=r.p_on_time,
+                    expected_satisfaction=r.expected_satisfaction,
+                    bad_experience_score=sim.bad_experience_score,
+                )
+            )
         RecommendationSession.objects.bulk_create(sessions)
         MatchOutcome.objects.bulk_create(outcomes)
         OrderTruth.objects.bulk_create(truths)

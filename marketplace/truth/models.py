@@ -29,6 +29,9 @@ class SimulatedManufacturer(models.Model):
     class Meta:
         constraints = [models.UniqueConstraint(fields=["world", "index"], name="simulated_manufacturer_index_unique")]
 
+    def __str__(self) -> str:
+        return f"catalog row {self.index} = manufacturer {self.manufacturer_id}"
+
 
 class CustomerTruthRecord(models.Model):
     world = models.ForeignKey(SimulatedWorld, on_delete=models.CASCADE, related_name="customers")
@@ -47,6 +50,9 @@ class CustomerTruthRecord(models.Model):
     class Meta:
         constraints = [models.UniqueConstraint(fields=["world", "index"], name="customer_truth_index_unique")]
 
+    def __str__(self) -> str:
+        return f"truth of customer {self.customer_id}"
+
 
 class OrderTruth(models.Model):
     world = models.ForeignKey(SimulatedWorld, on_delete=models.CASCADE, related_name="orders")
@@ -56,3 +62,6 @@ class OrderTruth(models.Model):
     p_on_time = models.FloatField(null=True, blank=True)
     expected_satisfaction = models.FloatField(null=True, blank=True)
     bad_experience_score = models.FloatField()
+
+    def __str__(self) -> str:
+        return f"truth of order {self.order_id}"

@@ -11,10 +11,19 @@ class Command(BaseCommand):
     @transaction.atomic
     def handle(self, *args, **options) -> None:
         for spec in periodic_task_specs():
-            schedule, _ = IntervalSchedule.objects.get_or_create(every=spec.every_seconds, period=IntervalSchedule.SECONDS)
+            schedule, _ = IntervalSchedule.objects.get_or_create(
+                every=spec.every_seconds, period=IntervalSchedule.SECONDS
+            )
             _, created = PeriodicTask.objects.update_or_create(
                 name=spec.name,
-                defaults={"task": spec.task, "interval": schedule, "crontab": None, "enabled": True,
-                          "description": spec.description},
+                defaults={
+                    "task": spec.task,
+                    "interval": schedule,
+                    "crontab": None,
+                    "enabled": True,
+                    "description": spec.description,
+                },
             )
-            self.stdout.write(f"{'created' if created else 'updated'} periodic task: {spec.name} every {spec.every_seconds}s")
+            self.stdout.write(
+                f"{'created' if created else 'updated'} periodic task: {spec.name} every {spec.every_seconds}s"
+            )

@@ -26,14 +26,20 @@ class Command(BaseCommand):
 
     def handle(self, *args, **options) -> None:
         try:
-            config = WorldConfig(n_manufacturers=options["manufacturers"], n_customers=options["customers"],
-                                 days=options["days"], seed=options["seed"])
+            config = WorldConfig(
+                n_manufacturers=options["manufacturers"],
+                n_customers=options["customers"],
+                days=options["days"],
+                seed=options["seed"],
+            )
         except ValueError as error:
             raise CommandError(str(error)) from error
         existing = list(SimulatedWorld.objects.all())
         if existing and not options["reset"]:
             if any(world.config == asdict(config) for world in existing):
-                self.stdout.write(f"A simulated world with these options is already loaded: {existing[0]}. Nothing to do.")
+                self.stdout.write(
+                    f"A simulated world with these options is already loaded: {existing[0]}. Nothing to do."
+                )
                 return
             raise CommandError("Another simulated world is loaded; run again with --reset to replace it.")
         for world in existing:
@@ -42,14 +48,21 @@ class Command(BaseCommand):
         world = build_world(config)
         history = simulate_history(world)
         total = len(world.manufacturers) + len(world.customers) + len(history.orders)
-        with tqdm(total=total, desc="Loading marketplace", unit="rows", disable=options["no_progress"],
-                  file=self.stderr) as bar:
-            record = world_load(world=world, history=history, start=timezone.now() - timedelta(days=config.days),
-                                progress=lambda stage, n: (bar.set_postfix_str(stage), bar.update(n)))
+        with tqdm(
+            total=total, desc="Loading marketplace", unit="rows", disable=options["no_progress"], file=self.stderr
+        ) as bar:
+            record = world_load(
+                world=world,
+                history=history,
+                start=timezone.now() - timedelta(days=config.days),
+                progress=lambda stage, n: (bar.set_postfix_str(stage), bar.update(n)),
+            )
         summary = record.summary
-        self.stdout.write(self.style.SUCCESS(
-            f"Loaded {len(world.manufacturers)} manufacturers, {len(world.customers)} customers and "
-            f"{summary['orders']} orders over {config.days} days (seed {config.seed}): conversion "
-            f"{summary['conversion_rate']:.1%}, mean satisfaction {summary['mean_satisfaction']:.2f}, "
-            f"{summary['churned_customers']} customers churned."
-        ))
+        self.stdout.write(
+            self.style.SUCCESS(
+                f"Loaded {len(world.manufacturers)} manufacturers, {len(world.customers)} customers and "
+                f"{summary['orders']} orders over {config.days} days (seed {config.seed}): conversion "
+                f"{summary['conversion_rate']:.1%}, mean satisfaction {summary['mean_satisfaction']:.2f}, "
+                f"{summary['churned_customers']} customers churned."
+            )
+        )

@@ -1,0 +1,116 @@
+from rest_framework import serializers
+
+from core.api.fields import FiniteFloatField
+from core.api.serializers import StrictSerializer
+from marketplace.api.serializers import validate_material_for_process
+from marketplace.models import ComplexityLevel, Region
+from marketplace.vocabulary import CERTIFICATIONS, FACTORS, MATERIALS, OPTIMIZATION_GOALS, PROCESSES
+
+MAX_RECOMMENDATIONS = 50
+
+
+class OrderContextSerializer(StrictSerializer):
+    process = serializers.ChoiceField(choices=list(PROCESSES))
+    material = serializers.ChoiceField(choices=list(MATERIALS), required=False, allow_null=True)
+    quantity = serializers.IntegerField(min_value=1, max_value=100_000_000)
+    complexity_level = serializers.ChoiceField(choices=ComplexityLevel.choices)
+    estimated_value = FiniteFloatField(min_value=0.01, max_value=1e12)
+    quality_requirements = FiniteFloatField(min_value=0, max_value=1)
+    timeline_urgency = FiniteFloatField(min_value=0, max_value=1)
+    region = serializers.ChoiceField(choices=Region.choices, help_text="The delivery region")
+
+    def validate(self, attrs: dict) -> dict:
+        validate_material_for_process(attrs)
+        return attrs
+
+
+class CustomerPreferencesSerializer(StrictSerializer):
+    required_certifications = serializers.ListField(
+        child=serializers.ChoiceField(choices=list(CERTIFICATIONS)),
+        required=False,
+        max_length=len(CERTIFICATIONS),
+        help_text="Only manufacturers holding all of these",
+    )
+    excluded_manufacturer_ids = serializers.ListField(
+        child=serializers.IntegerField(min_value=1),
+        required=False,
+        max_length=1000,
+        help_text="Never recommend these manufacturers",
+    )
+    max_lead_time_days = FiniteFloatField(min_value=0.1, max_value=365, required=False)
+    factor_importance = serializers.DictField(
+        child=FiniteFloatField(min_value=0, max_value=1),
+        required=False,
+        help_text=f"Stated importance in [0, 1] of any of {', '.join(FACTORS)}; it takes half of the weights",
+    )
+
+    def validate_factor_importance(self, value: dict) -> dict:
+        unknown = sorted(set(value) - set(FACTORS))
+        if unknown:
+            raise serializers.ValidationError(f"Unknown factor(s): {', '.join(unknown)}. Known: {', '.join(FACTORS)}.")
+        return value
+
+
+class RecommendationRequestSerializer(StrictSerializer):
+    order_context = OrderContextSerializer(required=False)
+    order_id = serializers.IntegerField(
+        min_value=1, required=False, help_text="One of your orders, instead of order_context"
+    )
+    customer_preferences = CustomerPreferencesSerializer(required=False)
+    use_ab_testing = serializers.BooleanField(default=True)
+    optimization_goal = serializers.ChoiceField(choices=list(OPTIMIZATION_GOALS), default="balanced")
+    limit = serializers.IntegerField(min_value=1, max_value=MAX_RECOMMENDATIONS, default=10)
+
+    def validate(self, attrs: dict) -> dict:
+        if "order_context" in attrs and "order_id" in attrs:
+            raise serializers.ValidationError({"order_id": ["Give either order_context or order_id, not both."]})
+        if "order_context" not in attrs and "order_id" not in attrs:
+            raise serializers.ValidationError({"order_context": ["This field is required (or give an order_id)."]})
+        return attrs
+
+
+class RecommendedManufacturerSerializer(serializers.Serializer):
+    id = serializers.IntegerField(source="manufacturer_id")
+    name = serializers.CharField()
+    country = serializers.CharField()
+    region = serializers.CharField()
+
+
+class FactorMapSerializer(serializers.Serializer):
+    """One number per ranking factor."""
+
+    cost_fit = serializers.FloatField()
+    quality_fit = serializers.FloatField()
+    speed_fit = serializers.FloatField()
+    reliability = serializers.FloatField()
+    proximity = serializers.FloatField()
+    capability_depth = serializers.FloatField()
+
+
+assert tuple(FactorMapSerializer().fields) == FACTORS, "FactorMapSerializer must list every factor, in order"
+
+
+class RecommendationItemSerializer(serializers.Serializer):
+    manufacturer = RecommendedManufacturerSerializer(source="*")
+    rank = serializers.IntegerField()
+    score = serializers.FloatField(help_text="Sum of the factor contributions")
+    factor_contributions = FactorMapSerializer(source="contributions", help_text="Weight x value of each factor")
+    factor_values = FactorMapSerializer(source="features", help_text="Each factor's value in [0, 1]")
+    explanation = serializers.CharField()
+
+
+class PersonalizationMetadataSerializer(serializers.Serializer):
+    algorithm_used = serializers.CharField()
+    personalization_level = serializers.FloatField()
+    personal_confidence = serializers.FloatField()
+    ab_test_active = serializers.BooleanField()
+    optimization_reasoning = serializers.CharField()
+    weights_version = serializers.CharField()
+    eligible_candidates = serializers.IntegerField(source="eligible_count")
+
+
+class RecommendationResponseSerializer(serializers.Serializer):
+    recommendations = RecommendationItemSerializer(many=True)
+    personalization_metadata = PersonalizationMetadataSerializer()
+    session_id = serializers.UUIDField()
+    timestamp = serializers.DateTimeField()

@@ -1,0 +1,88 @@
+"""Shared fixtures, and the rule for tests that need PostgreSQL or Redis.
+
+Such tests are marked `postgres` or `redis`. Where the service is absent they are skipped; with
+REQUIRE_SERVICES=1 (as `.ci/run` sets) an absent service fails the run instead, so CI cannot pass by skipping.
+"""
+
+import os
+
+import pytest
+import redis
+from django.conf import settings
+from django.db import connection
+from knox.models import AuthToken
+from rest_framework.test import APIClient
+
+from marketplace.selectors import _catalog_cache
+from tests.factories import CustomerAccountFactory, UserFactory
+
+
+def redis_available() -> bool:
+    if not settings.REDIS_URL:
+        return False
+    try:
+        return bool(redis.Redis.from_url(settings.REDIS_URL, socket_connect_timeout=0.5).ping())
+    except redis.RedisError:
+        return False
+
+
+def pytest_collection_modifyitems(config, items) -> None:
+    required = os.environ.get("REQUIRE_SERVICES") == "1"
+    missing = {
+        "postgres": None if connection.vendor == "postgresql" else "PostgreSQL is not configured (DATABASE_URL)",
+        "redis": None if redis_available() else "Redis is not reachable (REDIS_URL)",
+    }
+    for marker, reason in missing.items():
+        if reason is None:
+            continue
+        if required and any(marker in item.keywords for item in items):
+            raise pytest.UsageError(f"REQUIRE_SERVICES=1 but {reason}")
+        for item in items:
+            if marker in item.keywords:
+                item.add_marker(pytest.mark.skip(reason=reason))
+
+
+@pytest.fixture(autouse=True)
+def _fresh_catalog_cache():
+    """Each test sees the catalog of its own database state."""
+    _catalog_cache.clear()
+    yield
+    _catalog_cache.clear()
+
+
+@pytest.fixture
+def customer(db):
+    return CustomerAccountFactory()
+
+
+@pytest.fixture
+def other_customer(db):
+    return CustomerAccountFactory()
+
+
+@pytest.fixture
+def staff_user(db):
+    return UserFactory(is_staff=True)
+
+
+def token_client(user) -> APIClient:
+    _, token = AuthToken.objects.create(user)
+    client = APIClient()
+    client.credentials(HTTP_AUTHORIZATION=f"Token {token}")
+    return client
+
+
+@pytest.fixture
+def api_client(customer):
+    """A client authenticated with the token of `customer`."""
+    return token_client(customer.user)
+
+
+@pytest.fixture
+def staff_client(staff_user):
+    return token_client(staff_user)
+
+
+@pytest.fixture
+def anonymous_client():
+    return APIClient()
