@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import threading
+import time
 
 import numpy as np
+from django.conf import settings
 from django.db.models import Count, Max, QuerySet
 
 from marketplace.models import CustomerAccount, Manufacturer, Order
@@ -113,25 +115,33 @@ def catalog_build(*, version: str = "") -> Catalog:
 
 
 class _CatalogCache:
-    """The catalog of this process, rebuilt when `catalog_version()` changes: one cheap query per request."""
+    """The catalog of this process, rebuilt when `catalog_version()` changes.
+
+    The version is checked at most every CATALOG_VERSION_CHECK_SECONDS (a cheap aggregate query), so an edit
+    made by another process shows within that time; `catalog_invalidate()` makes this process see its own
+    writes at once.
+    """
 
     def __init__(self) -> None:
         self._lock = threading.Lock()
         self._catalog: Catalog | None = None
+        self._checked_at = float("-inf")
 
     def get(self) -> Catalog:
-        version = catalog_version()
         catalog = self._catalog
-        if catalog is not None and catalog.version == version:
+        if catalog is not None and time.monotonic() - self._checked_at < settings.CATALOG_VERSION_CHECK_SECONDS:
             return catalog
+        version = catalog_version()
         with self._lock:
             if self._catalog is None or self._catalog.version != version:
                 self._catalog = catalog_build(version=version)
+            self._checked_at = time.monotonic()
             return self._catalog
 
     def clear(self) -> None:
         with self._lock:
             self._catalog = None
+            self._checked_at = float("-inf")
 
 
 _catalog_cache = _CatalogCache()
@@ -139,3 +149,8 @@ _catalog_cache = _CatalogCache()
 
 def catalog_get() -> Catalog:
     return _catalog_cache.get()
+
+
+def catalog_invalidate() -> None:
+    """Forget this process's catalog: call after writing manufacturers (services do, after commit)."""
+    _catalog_cache.clear()

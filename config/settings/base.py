@@ -169,6 +169,9 @@ CELERY_WORKER_HIJACK_ROOT_LOGGER = False
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 CELERY_TIMEZONE = TIME_ZONE
 
+# How often a web process checks whether the manufacturer catalog changed (its in-memory copy is rebuilt then).
+CATALOG_VERSION_CHECK_SECONDS = env.float("CATALOG_VERSION_CHECK_SECONDS", default=1.0)
+
 # How often Celery beat proves it and a worker are alive; /healthz reports a stale heartbeat.
 CELERY_HEARTBEAT_SECONDS = env.int("CELERY_HEARTBEAT_SECONDS", default=60)
 

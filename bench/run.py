@@ -1,0 +1,48 @@
+"""`make bench`: run every benchmark on one core against a fresh test database, write bench/results/latest.json.
+
+Uses DATABASE_URL when set (PostgreSQL), the embedded SQLite otherwise; the report names which.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+
+# One core, one BLAS thread: the figures are for a single worker process.
+for variable in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
+    os.environ.setdefault(variable, "1")
+os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings.test")
+if hasattr(os, "sched_setaffinity"):
+    os.sched_setaffinity(0, {min(os.sched_getaffinity(0))})
+
+import django  # noqa: E402
+
+django.setup()
+
+from django.db import connection  # noqa: E402
+from django.test.utils import setup_databases, setup_test_environment, teardown_databases  # noqa: E402
+
+from bench import recommendations  # noqa: E402
+from bench.harness import Report  # noqa: E402
+
+BENCHMARKS = [recommendations]
+
+
+def main() -> int:
+    setup_test_environment()
+    databases = setup_databases(verbosity=0, interactive=False)
+    report = Report()
+    try:
+        for module in BENCHMARKS:
+            print(f"running {module.__name__} ...", flush=True)
+            module.run(report)
+    finally:
+        teardown_databases(databases, verbosity=0)
+    path = report.write({"database": connection.vendor, "cores_used": 1})
+    print(report.table())
+    print(f"\nwritten to {path}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
