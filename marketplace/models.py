@@ -240,7 +240,8 @@ class MatchOutcome(TimeStampedModel):
                 name="outcome_satisfaction_range",
             ),
             models.CheckConstraint(
-                condition=(Q(converted=True) & Q(contract_value__gt=0))
+                # contract_value > 0 is unknown, not false, for NULL: a CHECK passes it unless NULL is excluded
+                condition=(Q(converted=True) & Q(contract_value__isnull=False) & Q(contract_value__gt=0))
                 | (
                     Q(converted=False)
                     & Q(contract_value__isnull=True)

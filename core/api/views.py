@@ -1,7 +1,11 @@
 from django.contrib.auth import authenticate
+from django.db.models import Q
+from django.utils import timezone
 from drf_spectacular.utils import extend_schema
 from knox.models import AuthToken
+from knox.settings import knox_settings
 from rest_framework import serializers, status
+from rest_framework.exceptions import PermissionDenied
 from rest_framework.permissions import AllowAny
 from rest_framework.request import Request
 from rest_framework.response import Response
@@ -25,13 +29,21 @@ class TokenCreateApi(APIView):
         token = serializers.CharField()
         expiry = serializers.DateTimeField(allow_null=True)
 
-    @extend_schema(request=TokenInputSerializer, responses={201: TokenOutputSerializer, 400: ErrorSerializer}, auth=[])
+    @extend_schema(
+        request=TokenInputSerializer,
+        responses={201: TokenOutputSerializer, 400: ErrorSerializer, 403: ErrorSerializer},
+        auth=[],
+    )
     def post(self, request: Request) -> Response:
         data = self.TokenInputSerializer(data=request.data)
         data.is_valid(raise_exception=True)
         user = authenticate(request, **data.validated_data)
         if user is None:
             raise DomainError("Unable to log in with these credentials.", field="password")
+        limit = knox_settings.TOKEN_LIMIT_PER_USER
+        live = AuthToken.objects.filter(Q(expiry__gt=timezone.now()) | Q(expiry__isnull=True), user=user)
+        if limit is not None and live.count() >= limit:
+            raise PermissionDenied("Too many active tokens for this user: log out of another session first.")
         instance, token = AuthToken.objects.create(user)
         return Response(
             self.TokenOutputSerializer({"token": token, "expiry": instance.expiry}).data, status=status.HTTP_201_CREATED

@@ -1,0 +1,213 @@
+from datetime import timedelta
+
+import pytest
+from knox.models import AuthToken
+from knox.settings import knox_settings
+from rest_framework.test import APIClient
+
+from tests.factories import UserFactory
+
+TOKEN_URL = "/api/v1/auth/token"
+ME_URL = "/api/v1/auth/me"
+LOGOUT_URL = "/api/v1/auth/logout"
+PASSWORD = "correct-horse-battery"  # the password UserFactory gives every user
+
+
+def client_with(token: str) -> APIClient:
+    client = APIClient()
+    client.credentials(HTTP_AUTHORIZATION=f"Token {token}")
+    return client
+
+
+@pytest.mark.django_db
+def test_token_is_issued_for_username_and_password_and_authenticates_me(anonymous_client):
+    user = UserFactory(username="buyer")
+
+    response = anonymous_client.post(TOKEN_URL, {"username": "buyer", "password": PASSWORD}, format="json")
+
+    assert response.status_code == 201, response.json()
+    body = response.json()
+    assert set(body) == {"token", "expiry"}
+    assert body["token"]
+    assert body["expiry"] is not None
+    me = client_with(body["token"]).get(ME_URL)
+    assert me.status_code == 200
+    assert me.json() == {"id": user.id, "username": "buyer", "is_staff": False}
+
+
+@pytest.mark.django_db
+def test_me_reports_staff_for_a_staff_token(staff_client, staff_user):
+    response = staff_client.get(ME_URL)
+
+    assert response.status_code == 200
+    assert response.json() == {"id": staff_user.id, "username": staff_user.username, "is_staff": True}
+
+
+@pytest.mark.django_db
+def test_wrong_password_is_refused_naming_the_password_field(anonymous_client):
+    UserFactory(username="buyer")
+
+    response = anonymous_client.post(TOKEN_URL, {"username": "buyer", "password": "wrong"}, format="json")
+
+    assert response.status_code == 400
+    assert response.json() == {
+        "message": "Unable to log in with these credentials.",
+        "extra": {"fields": {"password": ["Unable to log in with these credentials."]}},
+    }
+    assert not AuthToken.objects.exists()
+
+
+@pytest.mark.django_db
+def test_unknown_username_gets_the_same_answer_as_a_wrong_password(anonymous_client):
+    response = anonymous_client.post(TOKEN_URL, {"username": "nobody", "password": PASSWORD}, format="json")
+
+    assert response.status_code == 400
+    assert response.json()["extra"]["fields"] == {"password": ["Unable to log in with these credentials."]}
+
+
+@pytest.mark.django_db
+def test_inactive_user_gets_no_token(anonymous_client):
+    UserFactory(username="gone", is_active=False)
+
+    response = anonymous_client.post(TOKEN_URL, {"username": "gone", "password": PASSWORD}, format="json")
+
+    assert response.status_code == 400
+    assert "password" in response.json()["extra"]["fields"]
+    assert not AuthToken.objects.exists()
+
+
+@pytest.mark.django_db
+def test_unknown_field_in_the_token_request_is_refused(anonymous_client):
+    UserFactory(username="buyer")
+
+    response = anonymous_client.post(
+        TOKEN_URL, {"username": "buyer", "password": PASSWORD, "remember_me": True}, format="json"
+    )
+
+    assert response.status_code == 400
+    assert response.json() == {
+        "message": "Invalid input: remember_me: Unknown field.",
+        "extra": {"fields": {"remember_me": ["Unknown field."]}},
+    }
+    assert not AuthToken.objects.exists()
+
+
+@pytest.mark.django_db
+def test_missing_fields_are_each_named(anonymous_client):
+    response = anonymous_client.post(TOKEN_URL, {}, format="json")
+
+    assert response.status_code == 400
+    assert response.json() == {
+        "message": "Invalid input: username: This field is required.",
+        "extra": {"fields": {"username": ["This field is required."], "password": ["This field is required."]}},
+    }
+
+
+@pytest.mark.django_db
+def test_missing_password_is_named(anonymous_client):
+    UserFactory(username="buyer")
+
+    response = anonymous_client.post(TOKEN_URL, {"username": "buyer"}, format="json")
+
+    assert response.status_code == 400
+    assert response.json()["extra"]["fields"] == {"password": ["This field is required."]}
+
+
+@pytest.mark.django_db
+def test_token_request_that_is_not_an_object_is_refused(anonymous_client):
+    response = anonymous_client.post(TOKEN_URL, ["buyer", PASSWORD], format="json")
+
+    assert response.status_code == 400
+    body = response.json()
+    assert list(body["extra"]["fields"]) == ["non_field_errors"]
+    assert body["message"] == body["extra"]["fields"]["non_field_errors"][0]
+
+
+@pytest.mark.django_db
+def test_malformed_json_is_a_400_in_the_error_shape(anonymous_client):
+    response = anonymous_client.post(TOKEN_URL, data="{not json", content_type="application/json")
+
+    assert response.status_code == 400
+    body = response.json()
+    assert set(body) == {"message", "extra"}
+    assert body["message"].startswith("JSON parse error")
+
+
+@pytest.mark.django_db
+def test_token_limit_per_user_is_enforced(anonymous_client):
+    user = UserFactory(username="buyer")
+    for _ in range(knox_settings.TOKEN_LIMIT_PER_USER):
+        AuthToken.objects.create(user)
+
+    response = anonymous_client.post(TOKEN_URL, {"username": "buyer", "password": PASSWORD}, format="json")
+
+    assert response.status_code == 403
+    assert response.json() == {
+        "message": "Too many active tokens for this user: log out of another session first.",
+        "extra": {},
+    }
+    assert AuthToken.objects.filter(user=user).count() == knox_settings.TOKEN_LIMIT_PER_USER
+
+
+@pytest.mark.django_db
+def test_expired_tokens_do_not_count_against_the_limit(anonymous_client):
+    user = UserFactory(username="buyer")
+    for _ in range(knox_settings.TOKEN_LIMIT_PER_USER):
+        AuthToken.objects.create(user, expiry=timedelta(seconds=-1))
+
+    response = anonymous_client.post(TOKEN_URL, {"username": "buyer", "password": PASSWORD}, format="json")
+
+    assert response.status_code == 201, response.json()
+
+
+@pytest.mark.django_db
+def test_me_without_a_token_is_401_in_the_error_shape(anonymous_client):
+    response = anonymous_client.get(ME_URL)
+
+    assert response.status_code == 401
+    assert response.json() == {"message": "Authentication credentials were not provided.", "extra": {}}
+
+
+@pytest.mark.django_db
+def test_me_with_a_bogus_token_is_401(db):
+    response = client_with("not-a-real-token").get(ME_URL)
+
+    assert response.status_code == 401
+    assert response.json() == {"message": "Invalid token.", "extra": {}}
+
+
+@pytest.mark.django_db
+def test_logout_revokes_the_token_so_the_next_call_is_401(anonymous_client):
+    UserFactory(username="buyer")
+    token = anonymous_client.post(TOKEN_URL, {"username": "buyer", "password": PASSWORD}, format="json").json()["token"]
+    client = client_with(token)
+    assert client.get(ME_URL).status_code == 200
+
+    response = client.post(LOGOUT_URL)
+
+    assert response.status_code == 204
+    assert not AuthToken.objects.exists()
+    after = client.get(ME_URL)
+    assert after.status_code == 401
+    assert after.json() == {"message": "Invalid token.", "extra": {}}
+
+
+@pytest.mark.django_db
+def test_logout_revokes_only_the_token_of_the_request(anonymous_client):
+    UserFactory(username="buyer")
+    credentials = {"username": "buyer", "password": PASSWORD}
+    first = anonymous_client.post(TOKEN_URL, credentials, format="json").json()["token"]
+    second = anonymous_client.post(TOKEN_URL, credentials, format="json").json()["token"]
+
+    assert client_with(first).post(LOGOUT_URL).status_code == 204
+
+    assert client_with(first).get(ME_URL).status_code == 401
+    assert client_with(second).get(ME_URL).status_code == 200
+
+
+@pytest.mark.django_db
+def test_logout_without_a_token_is_401(anonymous_client):
+    response = anonymous_client.post(LOGOUT_URL)
+
+    assert response.status_code == 401
+    assert response.json() == {"message": "Authentication credentials were not provided.", "extra": {}}
