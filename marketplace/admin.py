@@ -1,7 +1,9 @@
 from django.contrib import admin, messages
+from django.db import transaction
 
 from core.errors import DomainError
 from marketplace.models import Certification, CustomerAccount, Manufacturer, MatchOutcome, Material, Order, Process
+from marketplace.selectors import catalog_invalidate
 from marketplace.services import order_transition
 
 
@@ -37,6 +39,10 @@ class ManufacturerAdmin(admin.ModelAdmin):
     filter_horizontal = ("processes", "materials", "certifications")
     readonly_fields = ("created_at", "updated_at")
     list_per_page = 50
+
+    def save_related(self, request, form, formsets, change) -> None:
+        super().save_related(request, form, formsets, change)
+        transaction.on_commit(catalog_invalidate)  # this process serves the edit at once; others within a second
 
 
 @admin.register(CustomerAccount)

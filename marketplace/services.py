@@ -9,6 +9,7 @@ from django.utils import timezone
 
 from core.errors import DomainError
 from marketplace.models import CustomerAccount, Manufacturer, Order, OrderStatus
+from marketplace.selectors import catalog_invalidate
 
 MANUFACTURER_RELATIONS = ("processes", "materials", "certifications")
 
@@ -28,14 +29,28 @@ STATUS_TIMESTAMP = {
 }
 
 
+def _manufacturer_relations_set(manufacturer: Manufacturer, relations: dict[str, list[str]]) -> None:
+    """Set processes, materials and certifications; every material must be worked by one of the processes."""
+    for name, values in relations.items():
+        getattr(manufacturer, name).set(values)
+    processes = sorted(manufacturer.processes.values_list("code", flat=True))
+    unworkable = sorted(manufacturer.materials.exclude(processes__code__in=processes).values_list("code", flat=True))
+    if unworkable:
+        raise DomainError(
+            f"No process of this manufacturer works {', '.join(unworkable)}.",
+            extra={"processes": processes},
+            field="materials",
+        )
+
+
 @transaction.atomic
 def manufacturer_create(*, data: dict[str, Any]) -> Manufacturer:
     relations = {name: data.pop(name) for name in MANUFACTURER_RELATIONS if name in data}
     manufacturer = Manufacturer(**data)
     manufacturer.full_clean()
     manufacturer.save()
-    for name, values in relations.items():
-        getattr(manufacturer, name).set(values)
+    _manufacturer_relations_set(manufacturer, relations)
+    transaction.on_commit(catalog_invalidate)
     return manufacturer
 
 
@@ -46,8 +61,8 @@ def manufacturer_update(*, manufacturer: Manufacturer, data: dict[str, Any]) -> 
         setattr(manufacturer, field, value)
     manufacturer.full_clean()
     manufacturer.save()  # always saved, so that updated_at (and with it the catalog version) moves
-    for name, values in relations.items():
-        getattr(manufacturer, name).set(values)
+    _manufacturer_relations_set(manufacturer, relations)
+    transaction.on_commit(catalog_invalidate)
     return manufacturer
 
 
@@ -56,6 +71,7 @@ def manufacturer_deactivate(*, manufacturer: Manufacturer) -> Manufacturer:
     """Manufacturers are never deleted (their outcomes are history); they stop being recommended."""
     manufacturer.is_active = False
     manufacturer.save(update_fields=["is_active", "updated_at"])
+    transaction.on_commit(catalog_invalidate)
     return manufacturer
 
 
@@ -80,6 +96,9 @@ def order_transition(*, order: Order, to_status: str) -> Order:
         )
     order.status = to_status
     fields = ["status", "updated_at"]
+    if to_status == OrderStatus.OPEN:  # back on the market: the earlier match no longer holds
+        order.matched_at = None
+        fields.append("matched_at")
     if to_status in STATUS_TIMESTAMP:
         setattr(order, STATUS_TIMESTAMP[to_status], timezone.now())
         fields.append(STATUS_TIMESTAMP[to_status])

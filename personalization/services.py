@@ -94,7 +94,7 @@ def strategy_weights(*, goal: str, preferences: Preferences) -> tuple[str, np.nd
 
 
 def _round(values: np.ndarray) -> dict[str, float]:
-    return {name: round(float(v), 6) for name, v in zip(FACTORS, values)}
+    return dict(zip(FACTORS, np.round(values, 6).tolist()))
 
 
 @transaction.atomic

@@ -69,6 +69,7 @@ def _first_message(fields: dict[str, list[str]]) -> str:
     if not fields:
         return "Invalid input."
     name, messages = next(iter(fields.items()))
+    first = messages[0] if messages else "Invalid value."
     if name == "non_field_errors":
-        return messages[0]
-    return f"Invalid input: {name}: {messages[0]}"
+        return first
+    return f"Invalid input: {name}: {first}"

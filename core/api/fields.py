@@ -1,23 +1,18 @@
 """Serializer fields that refuse what JSON lets through but our data must not hold.
 
-(DRF's CharField already refuses NUL characters, which PostgreSQL cannot store.)
+DRF already refuses NUL characters in text (PostgreSQL cannot store them) and NaN or infinite floats.
 """
-
-import math
 
 from rest_framework import serializers
 
 
-class FiniteFloatField(serializers.FloatField):
-    """A float that is neither NaN nor infinite (DRF's FloatField accepts the strings "nan" and "inf")."""
-
-    default_error_messages = {"not_finite": "A finite number is required."}
+class StrictFloatField(serializers.FloatField):
+    """A number that is not a boolean: DRF's FloatField takes `true` as 1.0, which hides a client's mistake."""
 
     def to_internal_value(self, data: object) -> float:
-        value = super().to_internal_value(data)
-        if not math.isfinite(value):
-            self.fail("not_finite")
-        return value
+        if isinstance(data, bool):
+            self.fail("invalid")
+        return super().to_internal_value(data)
 
 
 class CodeListField(serializers.ListField):

@@ -2,7 +2,7 @@ from decimal import Decimal
 
 from rest_framework import serializers
 
-from core.api.fields import CodeListField, FiniteFloatField
+from core.api.fields import CodeListField, StrictFloatField
 from core.api.serializers import StrictSerializer
 from marketplace.models import CompanySize, ComplexityLevel, Industry, OrderStatus, Region, Segment
 from marketplace.vocabulary import (
@@ -49,8 +49,8 @@ class ManufacturerInputSerializer(StrictSerializer):
     name = serializers.CharField(max_length=200)
     country = serializers.RegexField(r"^[A-Z]{2}$", help_text="ISO 3166-1 alpha-2 code, e.g. DE")
     region = serializers.ChoiceField(choices=Region.choices)
-    latitude = FiniteFloatField(min_value=-90, max_value=90)
-    longitude = FiniteFloatField(min_value=-180, max_value=180)
+    latitude = StrictFloatField(min_value=-90, max_value=90)
+    longitude = StrictFloatField(min_value=-180, max_value=180)
     processes = serializers.ListField(
         child=serializers.ChoiceField(choices=list(PROCESSES)), min_length=1, max_length=len(PROCESSES)
     )
@@ -63,10 +63,10 @@ class ManufacturerInputSerializer(StrictSerializer):
     monthly_capacity = serializers.IntegerField(min_value=1, max_value=2_000_000_000)
     current_load = serializers.IntegerField(min_value=0, max_value=2_000_000_000, required=False)
     min_order_value = serializers.DecimalField(max_digits=14, decimal_places=2, min_value=Decimal("0"), required=False)
-    cost_index = FiniteFloatField(min_value=COST_INDEX_MIN, max_value=COST_INDEX_MAX)
-    quality_score = FiniteFloatField(min_value=0, max_value=1)
-    avg_lead_time_days = FiniteFloatField(min_value=0.1, max_value=365)
-    on_time_delivery_rate = FiniteFloatField(min_value=0, max_value=1)
+    cost_index = StrictFloatField(min_value=COST_INDEX_MIN, max_value=COST_INDEX_MAX)
+    quality_score = StrictFloatField(min_value=0, max_value=1)
+    avg_lead_time_days = StrictFloatField(min_value=0.1, max_value=365)
+    on_time_delivery_rate = StrictFloatField(min_value=0, max_value=1)
     completed_orders = serializers.IntegerField(min_value=0, max_value=2_000_000_000, required=False)
     is_active = serializers.BooleanField(required=False)
 
@@ -77,12 +77,18 @@ class ManufacturerInputSerializer(StrictSerializer):
         return attrs
 
 
-class ManufacturerFilterSerializer(StrictSerializer):
+class ListQuerySerializer(StrictSerializer):
+    """Query parameters every list accepts: the page, and DRF's renderer choice."""
+
+    page = serializers.IntegerField(min_value=1, required=False)
+    page_size = serializers.IntegerField(min_value=1, max_value=100, required=False)
+    format = serializers.ChoiceField(choices=["json", "api"], required=False)
+
+
+class ManufacturerFilterSerializer(ListQuerySerializer):
     process = serializers.ChoiceField(choices=list(PROCESSES), required=False)
     region = serializers.ChoiceField(choices=Region.choices, required=False)
     certification = serializers.ChoiceField(choices=list(CERTIFICATIONS), required=False)
-    page = serializers.IntegerField(min_value=1, required=False)
-    page_size = serializers.IntegerField(min_value=1, max_value=100, required=False)
 
 
 class CustomerAccountOutputSerializer(serializers.Serializer):
@@ -120,8 +126,8 @@ class OrderInputSerializer(StrictSerializer):
     quantity = serializers.IntegerField(min_value=1, max_value=100_000_000)
     complexity_level = serializers.ChoiceField(choices=ComplexityLevel.choices)
     estimated_value = serializers.DecimalField(max_digits=14, decimal_places=2, min_value=Decimal("0.01"))
-    quality_requirements = FiniteFloatField(min_value=0, max_value=1)
-    timeline_urgency = FiniteFloatField(min_value=0, max_value=1)
+    quality_requirements = StrictFloatField(min_value=0, max_value=1)
+    timeline_urgency = StrictFloatField(min_value=0, max_value=1)
     delivery_region = serializers.ChoiceField(choices=Region.choices)
 
     def validate(self, attrs: dict) -> dict:
@@ -129,10 +135,8 @@ class OrderInputSerializer(StrictSerializer):
         return attrs
 
 
-class OrderFilterSerializer(StrictSerializer):
+class OrderFilterSerializer(ListQuerySerializer):
     status = serializers.ChoiceField(choices=OrderStatus.choices, required=False)
-    page = serializers.IntegerField(min_value=1, required=False)
-    page_size = serializers.IntegerField(min_value=1, max_value=100, required=False)
 
 
 class OrderStatusInputSerializer(StrictSerializer):

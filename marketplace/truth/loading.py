@@ -27,6 +27,7 @@ from marketplace.models import (
     Process,
 )
 from marketplace.scoring import STRATEGIES
+from marketplace.selectors import catalog_invalidate
 from marketplace.simulation import History, World
 from marketplace.truth.models import CustomerTruthRecord, OrderTruth, SimulatedManufacturer, SimulatedWorld
 from marketplace.vocabulary import FACTORS, REGIONS
@@ -62,6 +63,7 @@ def world_load(
     manufacturer_ids = _load_manufacturers(world, record, progress)
     customer_ids = _load_customers(world, record, start, history, progress)
     _load_history(world, history, record, start, manufacturer_ids, customer_ids, progress)
+    transaction.on_commit(catalog_invalidate)
     return record
 
 

@@ -1,12 +1,13 @@
 from rest_framework import serializers
 
-from core.api.fields import FiniteFloatField
+from core.api.fields import StrictFloatField
 from core.api.serializers import StrictSerializer
 from marketplace.api.serializers import validate_material_for_process
 from marketplace.models import ComplexityLevel, Region
 from marketplace.vocabulary import CERTIFICATIONS, FACTORS, MATERIALS, OPTIMIZATION_GOALS, PROCESSES
 
 MAX_RECOMMENDATIONS = 50
+MAX_ID = 2**63 - 1  # the largest id a BigAutoField holds (and numpy's int64, which the scoring filters with)
 
 
 class OrderContextSerializer(StrictSerializer):
@@ -14,9 +15,9 @@ class OrderContextSerializer(StrictSerializer):
     material = serializers.ChoiceField(choices=list(MATERIALS), required=False, allow_null=True)
     quantity = serializers.IntegerField(min_value=1, max_value=100_000_000)
     complexity_level = serializers.ChoiceField(choices=ComplexityLevel.choices)
-    estimated_value = FiniteFloatField(min_value=0.01, max_value=1e12)
-    quality_requirements = FiniteFloatField(min_value=0, max_value=1)
-    timeline_urgency = FiniteFloatField(min_value=0, max_value=1)
+    estimated_value = StrictFloatField(min_value=0.01, max_value=1e12)
+    quality_requirements = StrictFloatField(min_value=0, max_value=1)
+    timeline_urgency = StrictFloatField(min_value=0, max_value=1)
     region = serializers.ChoiceField(choices=Region.choices, help_text="The delivery region")
 
     def validate(self, attrs: dict) -> dict:
@@ -32,14 +33,14 @@ class CustomerPreferencesSerializer(StrictSerializer):
         help_text="Only manufacturers holding all of these",
     )
     excluded_manufacturer_ids = serializers.ListField(
-        child=serializers.IntegerField(min_value=1),
+        child=serializers.IntegerField(min_value=1, max_value=MAX_ID),
         required=False,
         max_length=1000,
         help_text="Never recommend these manufacturers",
     )
-    max_lead_time_days = FiniteFloatField(min_value=0.1, max_value=365, required=False)
+    max_lead_time_days = StrictFloatField(min_value=0.1, max_value=365, required=False)
     factor_importance = serializers.DictField(
-        child=FiniteFloatField(min_value=0, max_value=1),
+        child=StrictFloatField(min_value=0, max_value=1),
         required=False,
         help_text=f"Stated importance in [0, 1] of any of {', '.join(FACTORS)}; it takes half of the weights",
     )
@@ -114,3 +115,41 @@ class RecommendationResponseSerializer(serializers.Serializer):
     personalization_metadata = PersonalizationMetadataSerializer()
     session_id = serializers.UUIDField()
     timestamp = serializers.DateTimeField()
+
+
+def recommendation_response_data(result) -> dict:
+    """The body that RecommendationResponseSerializer describes, built directly.
+
+    The recommendation endpoint is the hot path, and DRF's field-by-field serialisation of ten nested items
+    cost 0.35 ms of a 3 ms request; the serializer stays the schema, and a test holds both to the same output.
+    """
+    session = result.session
+    return {
+        "recommendations": [
+            {
+                "manufacturer": {
+                    "id": item.manufacturer_id,
+                    "name": item.name,
+                    "country": item.country,
+                    "region": item.region,
+                },
+                "rank": item.rank,
+                "score": item.score,
+                "factor_contributions": item.contributions,
+                "factor_values": item.features,
+                "explanation": item.explanation,
+            }
+            for item in result.items
+        ],
+        "personalization_metadata": {
+            "algorithm_used": session.algorithm_used,
+            "personalization_level": session.personalization_level,
+            "personal_confidence": session.personal_confidence,
+            "ab_test_active": session.ab_test_active,
+            "optimization_reasoning": session.optimization_reasoning,
+            "weights_version": session.weights_version,
+            "eligible_candidates": session.eligible_count,
+        },
+        "session_id": str(session.id),
+        "timestamp": serializers.DateTimeField().to_representation(session.created_at),
+    }

@@ -7,7 +7,11 @@ from rest_framework.views import APIView
 from core.api.serializers import ErrorSerializer
 from marketplace.scoring import OrderContext
 from marketplace.selectors import customer_account_get
-from personalization.api.serializers import RecommendationRequestSerializer, RecommendationResponseSerializer
+from personalization.api.serializers import (
+    RecommendationRequestSerializer,
+    RecommendationResponseSerializer,
+    recommendation_response_data,
+)
 from personalization.services import (
     Preferences,
     customer_order_get,
@@ -59,11 +63,4 @@ class PersonalizedRecommendationsApi(APIView):
             limit=params["limit"],
             use_ab_testing=params["use_ab_testing"],
         )
-        session = result.session
-        body = {
-            "recommendations": result.items,
-            "personalization_metadata": session,
-            "session_id": session.id,
-            "timestamp": session.created_at,
-        }
-        return Response(RecommendationResponseSerializer(body).data)
+        return Response(recommendation_response_data(result))
