@@ -248,8 +248,13 @@ def rank(
     features = factor_features(catalog, order, eligible)
     scores = features @ weights
     k = min(limit, eligible.size)
-    top = np.argpartition(-scores, k - 1)[:k] if k < eligible.size else np.arange(eligible.size)
-    top = top[np.lexsort((eligible[top], -scores[top]))]
+    if k < eligible.size:
+        # Keep every row tied with the k-th best score (argpartition splits ties arbitrarily), then sort.
+        kth_best = -np.partition(-scores, k - 1)[k - 1] if k > 0 else np.inf
+        top = np.flatnonzero(scores >= kth_best)
+    else:
+        top = np.arange(eligible.size)
+    top = top[np.lexsort((eligible[top], -scores[top]))][:k]
     return Ranking(
         rows=eligible[top],
         scores=scores[top],

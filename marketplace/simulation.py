@@ -582,20 +582,26 @@ def simulate_history(world: World, *, strategies: tuple[str, ...] = tuple(scorin
     bad_score = np.zeros(len(world.customers))
     last_update = np.zeros(len(world.customers))
     churn_day: list[float | None] = [None] * len(world.customers)
-    orders: list[SimulatedOrder] = []
-    for day, index in events:
-        customer = world.customers[index]
-        if churn_day[index] is not None:
-            continue
-        # Churn before this order? Daily hazard h0 * exp(sensitivity * bad), bad decaying since the last event.
+
+    def churns_before(index: int, day: float) -> bool:
+        """Churn between the customer's last event and `day`? Daily hazard h0 * exp(sensitivity * bad), bad
+        decaying since the last event. Records the churn day."""
         elapsed = day - last_update[index]
         mean_bad = (
             bad_score[index] * (1 - math.exp(-decay * elapsed)) / (decay * elapsed) if elapsed > 0 else bad_score[index]
         )
-        hazard = customer.base_churn_hazard * math.exp(config.churn_sensitivity * mean_bad)
+        hazard = world.customers[index].base_churn_hazard * math.exp(config.churn_sensitivity * mean_bad)
         if rng.random() < 1 - math.exp(-hazard * elapsed):
             churn_day[index] = float(last_update[index] + rng.uniform(0, elapsed))
+            return True
+        return False
+
+    orders: list[SimulatedOrder] = []
+    for day, index in events:
+        customer = world.customers[index]
+        if churn_day[index] is not None or churns_before(index, day):
             continue
+        elapsed = day - last_update[index]
         bad_score[index] *= math.exp(-decay * elapsed)
         last_update[index] = day
 
@@ -621,4 +627,8 @@ def simulate_history(world: World, *, strategies: tuple[str, ...] = tuple(scorin
                 bad_experience_score=float(bad_score[index]),
             )
         )
+    # The hazard runs on after a customer's last order too: churn may come before the end with no order to show it.
+    for index in range(len(world.customers)):
+        if churn_day[index] is None:
+            churns_before(index, float(config.days))
     return History(tuple(orders), tuple(churn_day))

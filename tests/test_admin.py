@@ -1,0 +1,57 @@
+"""The admin a product manager uses: every page of the product's models renders, populated."""
+
+import pytest
+from django.contrib import admin
+from django.core.management import call_command
+from django.urls import reverse
+
+from core.services import product_manager_group_ensure
+from tests.factories import UserFactory
+
+
+@pytest.fixture
+def product_manager(db):
+    user = UserFactory(is_staff=True)
+    user.groups.add(product_manager_group_ensure())
+    return user
+
+
+@pytest.mark.django_db
+def test_a_product_manager_sees_every_model_page_of_a_loaded_marketplace(client, product_manager):
+    call_command("simulate_marketplace", "--manufacturers", "30", "--customers", "10", "--days", "30", "--no-progress")
+    client.force_login(product_manager)
+
+    pages = [
+        (model._meta.app_label, model._meta.model_name)
+        for model in admin.site._registry
+        if model._meta.app_label in ("marketplace", "personalization")
+    ]
+    assert ("marketplace", "manufacturer") in pages
+    for app_label, model_name in pages:
+        response = client.get(reverse(f"admin:{app_label}_{model_name}_changelist"))
+        assert response.status_code == 200, (app_label, model_name)
+
+    response = client.get(reverse("admin:marketplace_manufacturer_changelist"))
+    assert "30 manufacturers" in response.content.decode()
+    manufacturer_id = response.context["cl"].result_list[0].pk
+    assert client.get(reverse("admin:marketplace_manufacturer_change", args=[manufacturer_id])).status_code == 200
+
+
+@pytest.mark.django_db
+def test_the_decision_log_is_read_only_in_the_admin(client, product_manager):
+    call_command("simulate_marketplace", "--manufacturers", "20", "--customers", "5", "--days", "20", "--no-progress")
+    client.force_login(product_manager)
+
+    response = client.get(reverse("admin:personalization_recommendationsession_add"))
+
+    assert response.status_code == 403
+
+
+@pytest.mark.django_db
+def test_demo_accounts_can_run_twice_and_print_the_logins(capsys):
+    call_command("demo_accounts", "--password", "a-long-demo-password")
+    call_command("demo_accounts", "--password", "a-long-demo-password")
+
+    out = capsys.readouterr().out
+    assert out.count("product manager: pm / a-long-demo-password") == 2
+    assert "customer API token:" in out
