@@ -6,6 +6,7 @@ from django.core.management import CommandError, call_command
 from marketplace.models import CustomerAccount, Manufacturer, MatchOutcome, Order
 from marketplace.simulation import WorldConfig, build_world, simulate_history
 from marketplace.truth.models import CustomerTruthRecord, OrderTruth, SimulatedManufacturer, SimulatedWorld
+from marketplace.vocabulary import FACTORS
 from personalization.models import RecommendationSession
 
 SMALL = ["--manufacturers", "60", "--customers", "25", "--days", "60", "--seed", "5", "--no-progress"]
@@ -42,7 +43,9 @@ def test_loaded_rows_keep_the_simulated_values():
         )
         assert sorted(row.processes.values_list("code", flat=True)) == sorted(profile.processes)
     for truth in CustomerTruthRecord.objects.all()[:10]:
-        assert list(truth.true_weights.values()) == list(world.customers[truth.index].true_weights)
+        assert truth.true_weights == dict(
+            zip(FACTORS, world.customers[truth.index].true_weights)
+        )  # jsonb: no key order
 
 
 @pytest.mark.django_db
