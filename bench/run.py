@@ -19,6 +19,7 @@ import django  # noqa: E402
 
 django.setup()
 
+from django.conf import settings  # noqa: E402
 from django.db import connection  # noqa: E402
 from django.test.utils import setup_databases, setup_test_environment, teardown_databases  # noqa: E402
 
@@ -38,7 +39,8 @@ def main() -> int:
             module.run(report)
     finally:
         teardown_databases(databases, verbosity=0)
-    path = report.write({"database": connection.vendor, "cores_used": 1})
+    cache_backend = settings.CACHES["default"]["BACKEND"].rsplit(".", 1)[-1]
+    path = report.write({"database": connection.vendor, "cache": cache_backend, "cores_used": 1})
     print(report.table())
     print(f"\nwritten to {path}")
     return 0

@@ -9,6 +9,7 @@ import os
 import pytest
 import redis
 from django.conf import settings
+from django.core.cache import cache
 from django.db import connection
 from knox.models import AuthToken
 from rest_framework.test import APIClient
@@ -43,9 +44,10 @@ def pytest_collection_modifyitems(config, items) -> None:
 
 
 @pytest.fixture(autouse=True)
-def _fresh_catalog_cache():
-    """Each test sees the catalog of its own database state."""
+def _fresh_caches():
+    """Each test sees the catalog of its own database state, and rate-limit counters of its own."""
     _catalog_cache.clear()
+    cache.clear()
     yield
     _catalog_cache.clear()
 

@@ -108,6 +108,11 @@ REST_FRAMEWORK = {
         "rest_framework.authentication.SessionAuthentication",
     ],
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
+    "DEFAULT_THROTTLE_CLASSES": [
+        "core.api.throttling.UserBurstThrottle",
+        "core.api.throttling.UserSustainedThrottle",
+        "core.api.throttling.AnonymousThrottle",
+    ],
     "DEFAULT_PAGINATION_CLASS": "core.api.pagination.StandardPagination",
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
     "EXCEPTION_HANDLER": "core.api.exception_handler.api_exception_handler",
@@ -116,6 +121,13 @@ REST_FRAMEWORK = {
         "rest_framework.renderers.BrowsableAPIRenderer",
     ],
     "TEST_REQUEST_DEFAULT_FORMAT": "json",
+}
+
+# Requests per user (burst, sustained) and per address without a token; past them a 429 with Retry-After.
+API_THROTTLE_RATES = {
+    "user_burst": env("API_THROTTLE_USER_BURST", default="300/min"),
+    "user_sustained": env("API_THROTTLE_USER_SUSTAINED", default="10000/hour"),
+    "anonymous": env("API_THROTTLE_ANONYMOUS", default="60/min"),
 }
 
 REST_KNOX = {

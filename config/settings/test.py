@@ -1,7 +1,9 @@
 """The test suite: fast hashing, tasks run eagerly unless a test starts a real worker."""
 
+from urllib.parse import urlsplit, urlunsplit
+
 from config.settings.base import *  # noqa: F403
-from config.settings.base import env
+from config.settings.base import REDIS_URL, env
 
 SECRET_KEY = "insecure-test-key"
 DEBUG = False
@@ -14,3 +16,12 @@ STORAGES = {
     "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"},
 }
 LOGGING = {"version": 1, "disable_existing_loggers": False}
+
+if REDIS_URL:
+    # The suite clears its cache between tests: give it a Redis database of its own (15), never the broker's.
+    CACHES = {
+        "default": {
+            "BACKEND": "django.core.cache.backends.redis.RedisCache",
+            "LOCATION": urlunsplit(urlsplit(REDIS_URL)._replace(path="/15")),
+        }
+    }

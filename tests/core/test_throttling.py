@@ -1,0 +1,55 @@
+import pytest
+from django.test import override_settings
+
+from core.api.throttling import parse_rate
+
+RATES = {"user_burst": "3/min", "user_sustained": "100/hour", "anonymous": "2/min"}
+
+
+def test_rates_parse_into_count_and_period():
+    assert parse_rate("120/min") == (120, 60)
+    assert parse_rate("10000/hour") == (10000, 3600)
+    with pytest.raises(ValueError, match="120/min"):
+        parse_rate("lots/min")
+
+
+@pytest.mark.django_db
+@override_settings(API_THROTTLE_RATES=RATES)
+def test_a_user_past_the_burst_rate_gets_429_with_retry_after(api_client):
+    statuses = [api_client.get("/api/v1/auth/me").status_code for _ in range(4)]
+
+    assert statuses == [200, 200, 200, 429]
+    response = api_client.get("/api/v1/auth/me")
+    assert response.status_code == 429
+    assert 1 <= int(response["Retry-After"]) <= 61
+    assert response.json()["message"].startswith("Request was throttled.")
+    assert response.json()["extra"] == {}
+
+
+@pytest.mark.django_db
+@override_settings(API_THROTTLE_RATES=RATES)
+def test_users_are_limited_separately(api_client, staff_client):
+    for _ in range(3):
+        api_client.get("/api/v1/auth/me")
+
+    assert api_client.get("/api/v1/auth/me").status_code == 429
+    assert staff_client.get("/api/v1/auth/me").status_code == 200
+
+
+@pytest.mark.django_db
+@override_settings(API_THROTTLE_RATES=RATES)
+def test_anonymous_calls_are_limited_per_address(anonymous_client):
+    body = {"username": "nobody", "password": "wrong-password"}
+    statuses = [anonymous_client.post("/api/v1/auth/token", body, format="json").status_code for _ in range(3)]
+
+    assert statuses == [400, 400, 429]
+
+
+@pytest.mark.django_db
+def test_requests_are_served_when_the_rate_limit_cache_is_down(api_client, caplog):
+    unreachable = {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": "redis://127.0.0.1:1/0"}
+    with override_settings(CACHES={"default": unreachable}, API_THROTTLE_RATES=RATES):
+        statuses = [api_client.get("/api/v1/auth/me").status_code for _ in range(5)]
+
+    assert statuses == [200] * 5
+    assert "rate limit not applied" in caplog.text
