@@ -6,15 +6,17 @@ Framework-free and deterministic: `build_world(config)` draws manufacturers and 
 The hidden truth of each customer:
 - true factor weights, drawn around its segment's weights with log-normal heterogeneity (`heterogeneity`
   is the standard deviation of the log of each weight), and a decisiveness (`utility_scale`);
-- a walk-away threshold (the outside option of the choice), a price and a quality sensitivity;
+- an affinity for one region and against another (nearshoring, language, compliance);
+- a walk-away bar (the outside option of the choice), a price and a quality sensitivity;
 - an order rate (Poisson arrivals, gamma-distributed across customers) and a churn hazard that rises
   after bad experiences (walking away, a lost contract, a late delivery, a poor rating) and decays again.
 
-A customer shown a list chooses by a multinomial logit on its true utility `scale * w . x` against the
-outside option; conversion, on-time delivery and satisfaction follow the true match quality `w . x`, the
-price against the price sensitivity and the quality against the requirement. The engine never reads any of
-this: it sees only the public catalog, the accounts, the orders, what was shown and what happened.
-`respond()` is the same choice model for closed-loop tests of the engine.
+A customer shown a list chooses by a multinomial logit on its true utility `scale * (w . x + affinity)`,
+less `POSITION_BIAS * ln(position)`, against the outside option. Conversion, on-time delivery and
+satisfaction follow how far the true match quality clears the customer's bar, the price against the price
+sensitivity and the quality against the requirement. The engine never reads any of this: it sees only the
+public catalog, the accounts, the orders, what was shown and what happened. `respond()` is the same choice
+model, for closed-loop tests of the engine.
 """
 
 from __future__ import annotations
@@ -176,7 +178,8 @@ COMPANY_KINDS = (
 )
 
 BAD_EXPERIENCE_HALF_LIFE_DAYS = 60.0
-UTILITY_SCALE = 16.0  # median decisiveness of a customer's choice
+UTILITY_SCALE = 35.0  # median decisiveness of a customer's choice
+POSITION_BIAS = 1.0  # utility lost per e-fold of list position: buyers look at the top of a list more closely
 REGION_AFFINITY = 0.12  # match quality gained (lost) at a manufacturer in the favoured (avoided) region
 CONVERSION_OFFSET = -3.0
 CONVERSION_SLOPE = 45.0  # per unit of match quality above the customer's bar
@@ -381,7 +384,7 @@ def _draw_customer(rng: np.random.Generator, serial: int, heterogeneity: float) 
         true_weights=tuple(round(float(w), 6) for w in weights),
         utility_scale=float(rng.lognormal(math.log(UTILITY_SCALE), 0.2)),
         region_affinity=_draw_region_affinity(rng),
-        walk_away_threshold=float(np.clip(rng.normal(0.78, 0.04), 0.6, 0.95)),
+        walk_away_threshold=float(np.clip(rng.normal(0.84, 0.04), 0.65, 0.97)),
         price_sensitivity=float(rng.gamma(4.0, 0.25) * (1.6 if segment == "cost_sensitive" else 1.0)),
         quality_sensitivity=float(rng.gamma(4.0, 0.25) * (1.6 if segment == "quality_critical" else 1.0)),
         order_rate=float(rng.gamma(3.0, SIZE_ORDER_RATE[size] / 3.0)),
@@ -462,9 +465,11 @@ def true_utility(customer: CustomerTruth, features: np.ndarray, regions: np.ndar
 
 
 def choice_probabilities(customer: CustomerTruth, features: np.ndarray, regions: np.ndarray) -> np.ndarray:
-    """Multinomial logit over [walk away, option 1, ..., option k] on the true utility."""
+    """Multinomial logit over [walk away, option 1, ..., option k]: the true utility of each option, less
+    POSITION_BIAS * ln(position) for where the list showed it (the options are given best first)."""
     match_quality = true_utility(customer, features, regions)
     utilities = customer.utility_scale * np.concatenate(([customer.walk_away_threshold], match_quality))
+    utilities[1:] -= POSITION_BIAS * np.log(np.arange(1, len(match_quality) + 1))
     utilities -= utilities.max()
     weights = np.exp(utilities)
     return weights / weights.sum()

@@ -11,6 +11,7 @@ from marketplace.scoring import OrderContext
 from marketplace.simulation import (
     INDUSTRY_PROCESSES,
     INDUSTRY_SEGMENTS,
+    POSITION_BIAS,
     SEGMENT_TRUE_WEIGHTS,
     CustomerTruth,
     ManufacturerProfile,
@@ -222,10 +223,12 @@ def test_choice_probabilities_put_the_walk_away_first_and_sum_to_one(four_shop_w
     assert probabilities.shape == (5,)
     assert probabilities.sum() == pytest.approx(1.0)
     assert np.all(probabilities > 0)
-    # A multinomial logit: log odds against walking away are scale * (utility - threshold).
+    # A multinomial logit: log odds against walking away are scale * (utility - threshold), less the position
+    # bias of the place each option was shown in.
     np.testing.assert_allclose(
         np.log(probabilities[1:] / probabilities[0]),
-        customer.utility_scale * (utility - customer.walk_away_threshold),
+        customer.utility_scale * (utility - customer.walk_away_threshold)
+        - POSITION_BIAS * np.log(np.arange(1, len(utility) + 1)),
     )
 
 
@@ -398,10 +401,17 @@ def churn_by_last_bad_experience(config: WorldConfig) -> tuple[float, float, flo
 CHURN_WORLD = WorldConfig(n_manufacturers=60, n_customers=1_000, days=200, seed=3)
 
 
-def test_customers_with_high_bad_experience_scores_churn_more():
-    high, low, standard_error = churn_by_last_bad_experience(CHURN_WORLD)
+def test_bad_experiences_raise_churn_as_the_churn_sensitivity_grows():
+    world = build_world(CHURN_WORLD)
+    churned = []
+    for sensitivity in (0.0, 0.6, 1.5):
+        config = dataclasses.replace(CHURN_WORLD, churn_sensitivity=sensitivity)
+        history = simulate_history(dataclasses.replace(world, config=config))
+        churned.append(sum(day is not None for day in history.churn_day))
 
-    assert high - low > 2 * standard_error, (high, low, standard_error)
+    # Same customers, same seed: only the hazard's response to bad experiences differs (106, 202, 396 of 1,000).
+    assert churned[0] < churned[1] < churned[2]
+    assert churned[1] > 1.5 * churned[0]
 
 
 def test_bad_experiences_drive_churn_only_through_the_churn_sensitivity():
