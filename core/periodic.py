@@ -24,4 +24,10 @@ def periodic_task_specs() -> list[PeriodicTaskSpec]:
             every_seconds=settings.CELERY_HEARTBEAT_SECONDS,
             description="Proves that beat and a worker are alive (read by /healthz).",
         ),
+        PeriodicTaskSpec(
+            name="segment preferences",
+            task="personalization.tasks.segment_preferences_recompute_task",
+            every_seconds=settings.SEGMENT_PREFERENCES_SECONDS,
+            description="Refit what each segment prefers from the decision log: the prior of new customers.",
+        ),
     ]

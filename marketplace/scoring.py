@@ -75,6 +75,7 @@ class Catalog:
     on_time_rate: np.ndarray
     active: np.ndarray  # bool
     countries: tuple[str, ...] = ()
+    completed_orders: np.ndarray | None = None  # track record; zeros when not given
     version: str = ""
     position: dict[int, int] = field(default_factory=dict)  # manufacturer id -> row
 
@@ -99,6 +100,8 @@ class Catalog:
             raise ValueError("catalog names and masks must have one row per manufacturer")
         if not self.position:
             object.__setattr__(self, "position", {int(m): i for i, m in enumerate(self.ids)})
+        if self.completed_orders is None:
+            object.__setattr__(self, "completed_orders", np.zeros(n))
 
     def __len__(self) -> int:
         return len(self.ids)
@@ -231,6 +234,46 @@ def normalise_weights(weights: np.ndarray) -> np.ndarray:
     return weights / total
 
 
+@dataclass(frozen=True, eq=False)
+class Scored:
+    """Every eligible manufacturer of an order with its factor features and score."""
+
+    rows: np.ndarray  # int, rows of the catalog
+    features: np.ndarray  # (m, N_FACTORS)
+    scores: np.ndarray  # (m,): features @ weights, plus the boost of each row when one was given
+
+
+def score_eligible(
+    catalog: Catalog,
+    order: OrderContext,
+    weights: np.ndarray,
+    *,
+    filters: CandidateFilters = CandidateFilters(),
+    boost: np.ndarray | None = None,
+) -> Scored:
+    """Scores of all eligible rows: `features @ normalised weights`, plus `boost[row]` (a per-row adjustment
+    beyond the factors, such as a customer's learnt region effect) when given."""
+    weights = normalise_weights(weights)
+    eligible = np.flatnonzero(eligible_mask(catalog, order, filters))
+    features = factor_features(catalog, order, eligible) if eligible.size else np.empty((0, N_FACTORS))
+    scores = features @ weights
+    if boost is not None and eligible.size:
+        scores = scores + np.asarray(boost, dtype=float)[eligible]
+    return Scored(rows=eligible, features=features, scores=scores)
+
+
+def top_k(scores: np.ndarray, rows: np.ndarray, k: int) -> np.ndarray:
+    """Positions of the k best scores, best first, ties broken by catalog row."""
+    k = max(0, min(k, scores.size))
+    if k < scores.size:
+        # Keep every row tied with the k-th best score (argpartition splits ties arbitrarily), then sort.
+        kth_best = -np.partition(-scores, k - 1)[k - 1] if k > 0 else np.inf
+        top = np.flatnonzero(scores >= kth_best)
+    else:
+        top = np.arange(scores.size)
+    return top[np.lexsort((rows[top], -scores[top]))][:k]
+
+
 def rank(
     catalog: Catalog,
     order: OrderContext,
@@ -241,26 +284,17 @@ def rank(
 ) -> Ranking:
     """The `limit` best eligible manufacturers by `features @ weights`, ties broken by catalog row."""
     weights = normalise_weights(weights)
-    eligible = np.flatnonzero(eligible_mask(catalog, order, filters))
-    if eligible.size == 0:
+    scored = score_eligible(catalog, order, weights, filters=filters)
+    if scored.rows.size == 0:
         empty = np.empty((0, N_FACTORS))
         return Ranking(np.empty(0, dtype=np.int64), np.empty(0), empty, empty, 0)
-    features = factor_features(catalog, order, eligible)
-    scores = features @ weights
-    k = min(limit, eligible.size)
-    if k < eligible.size:
-        # Keep every row tied with the k-th best score (argpartition splits ties arbitrarily), then sort.
-        kth_best = -np.partition(-scores, k - 1)[k - 1] if k > 0 else np.inf
-        top = np.flatnonzero(scores >= kth_best)
-    else:
-        top = np.arange(eligible.size)
-    top = top[np.lexsort((eligible[top], -scores[top]))][:k]
+    top = top_k(scored.scores, scored.rows, limit)
     return Ranking(
-        rows=eligible[top],
-        scores=scores[top],
-        features=features[top],
-        contributions=features[top] * weights,
-        eligible_count=int(eligible.size),
+        rows=scored.rows[top],
+        scores=scored.scores[top],
+        features=scored.features[top],
+        contributions=scored.features[top] * weights,
+        eligible_count=int(scored.rows.size),
     )
 
 

@@ -70,6 +70,7 @@ def catalog_build(*, version: str = "") -> Catalog:
         "avg_lead_time_days",
         "on_time_delivery_rate",
         "is_active",
+        "completed_orders",
     )
     rows = list(Manufacturer.objects.order_by("id").values_list(*fields))
     n = len(rows)
@@ -109,6 +110,7 @@ def catalog_build(*, version: str = "") -> Catalog:
         on_time_rate=floats("on_time_delivery_rate"),
         active=np.asarray(data["is_active"], dtype=bool),
         countries=tuple(data["country"]),
+        completed_orders=floats("completed_orders"),
         version=version,
         position=position,
     )

@@ -429,6 +429,7 @@ def catalog_from_profiles(
         on_time_rate=column("on_time_delivery_rate"),
         active=column("is_active", bool),
         countries=tuple(p.country for p in profiles),
+        completed_orders=column("completed_orders"),
         version=version,
     )
 

@@ -1,6 +1,13 @@
-from django.contrib import admin
+from django.contrib import admin, messages
 
-from personalization.models import RecommendationSession
+from personalization.models import (
+    CustomerPersonalizationProfile,
+    Interaction,
+    RecommendationSession,
+    SegmentPreference,
+    SessionOutcome,
+)
+from personalization.services import segment_preference_recompute
 
 
 @admin.register(RecommendationSession)
@@ -30,4 +37,94 @@ class RecommendationSessionAdmin(admin.ModelAdmin):
         return False
 
     def has_delete_permission(self, request, obj=None) -> bool:
+        return False
+
+
+@admin.register(CustomerPersonalizationProfile)
+class CustomerPersonalizationProfileAdmin(admin.ModelAdmin):
+    """What the engine learnt about each customer. Written only by the learning services: read-only here."""
+
+    list_display = (
+        "customer",
+        "personal_confidence",
+        "total_choices",
+        "conversion_rate",
+        "average_satisfaction",
+        "risk_tolerance",
+        "weights_version",
+        "last_interaction_at",
+    )
+    list_filter = ("explanation_preference", "customer__segment")
+    search_fields = ("customer__company_name",)
+    list_select_related = ("customer",)
+    readonly_fields = [field.name for field in CustomerPersonalizationProfile._meta.fields]
+
+    def has_add_permission(self, request) -> bool:
+        return False
+
+    def has_change_permission(self, request, obj=None) -> bool:
+        return False
+
+
+@admin.register(SegmentPreference)
+class SegmentPreferenceAdmin(admin.ModelAdmin):
+    list_display = ("segment", "customers", "choices", "position_bias", "computed_at")
+    readonly_fields = (
+        "segment",
+        "prior_mean",
+        "prior_sd",
+        "position_bias",
+        "customers",
+        "choices",
+        "log_likelihood",
+        "computed_at",
+    )
+    actions = ["recompute"]
+
+    def has_add_permission(self, request) -> bool:
+        return False
+
+    @admin.action(description="Refit the selected segments from the decision log now")
+    def recompute(self, request, queryset):
+        for row in queryset:
+            result = segment_preference_recompute(segment=row.segment)
+            if not result.fitted:
+                self.message_user(
+                    request, f"{row.segment}: only {result.choices} choices, not refitted", level=messages.WARNING
+                )
+
+
+@admin.register(Interaction)
+class InteractionAdmin(admin.ModelAdmin):
+    list_display = ("event_id", "customer", "session", "chosen_manufacturer_id", "chosen_rank", "source", "created_at")
+    list_filter = ("source",)
+    search_fields = ("=event_id", "customer__company_name", "=session__id")
+    list_select_related = ("customer",)
+    raw_id_fields = ("customer", "session")
+
+    def has_add_permission(self, request) -> bool:
+        return False
+
+    def has_change_permission(self, request, obj=None) -> bool:
+        return False
+
+
+@admin.register(SessionOutcome)
+class SessionOutcomeAdmin(admin.ModelAdmin):
+    list_display = (
+        "session",
+        "manufacturer_id",
+        "converted",
+        "contract_value",
+        "satisfaction",
+        "delivered_on_time",
+        "updated_at",
+    )
+    list_filter = ("converted", "satisfaction", "delivered_on_time")
+    raw_id_fields = ("session",)
+
+    def has_add_permission(self, request) -> bool:
+        return False
+
+    def has_change_permission(self, request, obj=None) -> bool:
         return False

@@ -184,6 +184,9 @@ CELERY_TIMEZONE = TIME_ZONE
 # How often a web process checks whether the manufacturer catalog changed (its in-memory copy is rebuilt then).
 CATALOG_VERSION_CHECK_SECONDS = env.float("CATALOG_VERSION_CHECK_SECONDS", default=1.0)
 
+# How often the segment preferences (the prior of new customers) are refitted from the decision log.
+SEGMENT_PREFERENCES_SECONDS = env.int("SEGMENT_PREFERENCES_SECONDS", default=6 * 60 * 60)
+
 # How often Celery beat proves it and a worker are alive; /healthz reports a stale heartbeat.
 CELERY_HEARTBEAT_SECONDS = env.int("CELERY_HEARTBEAT_SECONDS", default=60)
 

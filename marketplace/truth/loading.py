@@ -31,7 +31,9 @@ from marketplace.selectors import catalog_invalidate
 from marketplace.simulation import History, World
 from marketplace.truth.models import CustomerTruthRecord, OrderTruth, SimulatedManufacturer, SimulatedWorld
 from marketplace.vocabulary import FACTORS, REGIONS
-from personalization.models import RecommendationSession
+from personalization.models import Interaction, RecommendationSession, SessionOutcome
+
+REGION_CODES = tuple(REGIONS)
 
 T = TypeVar("T")
 BATCH = 500
@@ -195,7 +197,7 @@ def _load_history(
 ) -> None:
     end = start + timedelta(days=world.config.days)
     for batch in _batches(history.orders):
-        orders, outcomes, sessions, truths = [], [], [], []
+        orders, outcomes, sessions, truths, interactions, session_outcomes = [], [], [], [], [], []
         for sim in batch:
             created = start + timedelta(days=sim.day)
             r = sim.response
@@ -245,6 +247,7 @@ def _load_history(
                             "manufacturer_id": manufacturer_ids[row],
                             "rank": rank + 1,
                             "score": score,
+                            "region": REGION_CODES[int(world.catalog.region[row])],
                             "features": dict(zip(FACTORS, features)),
                         }
                         for rank, (row, score, features) in enumerate(
@@ -258,6 +261,33 @@ def _load_history(
             )
             if r.chosen_position is not None:
                 delivered = order.status == Order.Status.DELIVERED
+                session = sessions[-1]
+                chosen_id = manufacturer_ids[sim.shown[r.chosen_position]]
+                interactions.append(
+                    Interaction(
+                        customer_id=order.customer_id,
+                        session=session,
+                        event_id=f"simulated-{session.id}",
+                        interaction_data={"time_to_decision_seconds": round(r.time_to_match_hours * 3600, 1)},
+                        choice_data={"chosen_manufacturer_id": chosen_id, "chosen_rank": r.chosen_position + 1},
+                        chosen_manufacturer_id=chosen_id,
+                        chosen_rank=r.chosen_position + 1,
+                        time_to_decision_seconds=round(r.time_to_match_hours * 3600, 1),
+                        source=RecommendationSession.Source.SIMULATION,
+                        created_at=order.matched_at or order.cancelled_at,
+                    )
+                )
+                session_outcomes.append(
+                    SessionOutcome(
+                        session=session,
+                        manufacturer_id=chosen_id,
+                        converted=bool(r.converted),
+                        contract_value=_money(r.contract_value) if r.converted else None,
+                        satisfaction=r.satisfaction if delivered else None,
+                        delivered_on_time=r.delivered_on_time if delivered else None,
+                        converted_at=order.matched_at if r.converted else None,
+                    )
+                )
                 outcomes.append(
                     MatchOutcome(
                         order=order,
@@ -282,6 +312,8 @@ def _load_history(
                 )
             )
         RecommendationSession.objects.bulk_create(sessions)
+        Interaction.objects.bulk_create(interactions)
+        SessionOutcome.objects.bulk_create(session_outcomes)
         MatchOutcome.objects.bulk_create(outcomes)
         OrderTruth.objects.bulk_create(truths)
         progress("orders", len(batch))

@@ -1,3 +1,5 @@
+from decimal import Decimal
+
 from rest_framework import serializers
 
 from core.api.fields import StrictFloatField
@@ -94,16 +96,22 @@ assert tuple(FactorMapSerializer().fields) == FACTORS, "FactorMapSerializer must
 class RecommendationItemSerializer(serializers.Serializer):
     manufacturer = RecommendedManufacturerSerializer(source="*")
     rank = serializers.IntegerField()
-    score = serializers.FloatField(help_text="Sum of the factor contributions")
+    score = serializers.FloatField(help_text="Sum of the factor contributions plus the pattern boost")
     factor_contributions = FactorMapSerializer(source="contributions", help_text="Weight x value of each factor")
     factor_values = FactorMapSerializer(source="features", help_text="Each factor's value in [0, 1]")
-    explanation = serializers.CharField()
+    pattern_boost = serializers.FloatField(
+        help_text="What the customer's history adds beyond the factors: its learnt region effect, manufacturers "
+        "that worked for it, and a track-record penalty for the risk-averse"
+    )
+    explanation = serializers.CharField(help_text="One line, or a breakdown for customers who prefer detail")
 
 
 class PersonalizationMetadataSerializer(serializers.Serializer):
-    algorithm_used = serializers.CharField()
+    algorithm_used = serializers.ChoiceField(choices=["personalized", "segment_prior", "retention_focus"])
+    customer_class = serializers.ChoiceField(choices=["new", "established", "at_risk"])
     personalization_level = serializers.FloatField()
     personal_confidence = serializers.FloatField()
+    exploration_temperature = serializers.FloatField(help_text="0 = no exploration below the top three")
     ab_test_active = serializers.BooleanField()
     optimization_reasoning = serializers.CharField()
     weights_version = serializers.CharField()
@@ -137,14 +145,17 @@ def recommendation_response_data(result) -> dict:
                 "score": item.score,
                 "factor_contributions": item.contributions,
                 "factor_values": item.features,
+                "pattern_boost": item.pattern_boost,
                 "explanation": item.explanation,
             }
             for item in result.items
         ],
         "personalization_metadata": {
             "algorithm_used": session.algorithm_used,
+            "customer_class": session.customer_class,
             "personalization_level": session.personalization_level,
             "personal_confidence": session.personal_confidence,
+            "exploration_temperature": session.exploration_temperature,
             "ab_test_active": session.ab_test_active,
             "optimization_reasoning": session.optimization_reasoning,
             "weights_version": session.weights_version,
@@ -153,3 +164,95 @@ def recommendation_response_data(result) -> dict:
         "session_id": str(session.id),
         "timestamp": serializers.DateTimeField().to_representation(session.created_at),
     }
+
+
+class JsonIntegerField(serializers.IntegerField):
+    """An integer sent as a JSON number: DRF's IntegerField also takes "12", which hides a client's mistake."""
+
+    def to_internal_value(self, data: object) -> int:
+        if isinstance(data, str):
+            self.fail("invalid")
+        return super().to_internal_value(data)
+
+
+class JsonUUIDField(serializers.UUIDField):
+    """A UUID sent as a string: DRF's UUIDField also takes an integer as the UUID's 128-bit value."""
+
+    def to_internal_value(self, data: object):
+        if not isinstance(data, str):
+            self.fail("invalid", value=data)
+        return super().to_internal_value(data)
+
+
+class InteractionDataSerializer(StrictSerializer):
+    viewed_manufacturer_ids = serializers.ListField(
+        child=JsonIntegerField(min_value=1, max_value=MAX_ID), required=False, max_length=MAX_RECOMMENDATIONS
+    )
+    time_to_decision_seconds = StrictFloatField(min_value=0, max_value=90 * 24 * 3600, required=False)
+    explanation_opened = serializers.BooleanField(required=False)
+
+
+class ChoiceDataSerializer(StrictSerializer):
+    chosen_manufacturer_id = JsonIntegerField(min_value=1, max_value=MAX_ID)
+    chosen_rank = JsonIntegerField(min_value=1, max_value=MAX_RECOMMENDATIONS, required=False)
+    rejected_manufacturer_ids = serializers.ListField(
+        child=JsonIntegerField(min_value=1, max_value=MAX_ID), required=False, max_length=MAX_RECOMMENDATIONS
+    )
+    feedback = serializers.CharField(max_length=2000, required=False, allow_blank=True)
+
+
+class EventIdField(serializers.RegexField):
+    def __init__(self, **kwargs) -> None:
+        super().__init__(
+            r"^[A-Za-z0-9][A-Za-z0-9._:-]{0,99}$",
+            help_text="Your id of this event (1-100 letters, digits, . _ : -): a repeat changes nothing",
+            trim_whitespace=False,  # " e1" is not the event "e1"
+            **kwargs,
+        )
+
+
+class ProfileUpdateRequestSerializer(StrictSerializer):
+    event_id = EventIdField()
+    session_id = JsonUUIDField()
+    interaction_data = InteractionDataSerializer(required=False)
+    choice_data = ChoiceDataSerializer(required=False, allow_null=True)
+
+    def validate(self, attrs: dict) -> dict:
+        if not attrs.get("interaction_data") and not attrs.get("choice_data"):
+            raise serializers.ValidationError({"interaction_data": ["Send interaction_data, choice_data or both."]})
+        return attrs
+
+
+class ProfileUpdateResponseSerializer(serializers.Serializer):
+    event_id = serializers.CharField()
+    duplicate = serializers.BooleanField(help_text="True when this event id was already applied: nothing changed")
+    session_id = serializers.UUIDField()
+    weights_version = serializers.IntegerField()
+    personal_weights = FactorMapSerializer()
+    personal_confidence = serializers.FloatField()
+    learning_velocity = serializers.FloatField()
+    update = serializers.DictField(help_text="What this event changed: step size, weights before and after")
+
+
+class OutcomeRequestSerializer(StrictSerializer):
+    event_id = EventIdField()
+    session_id = JsonUUIDField()
+    manufacturer_id = JsonIntegerField(min_value=1, max_value=MAX_ID)
+    converted = serializers.BooleanField(required=False, allow_null=True, default=None)
+    contract_value = serializers.DecimalField(
+        max_digits=14, decimal_places=2, min_value=Decimal("0.01"), required=False, allow_null=True, default=None
+    )
+    satisfaction = JsonIntegerField(min_value=1, max_value=5, required=False, allow_null=True, default=None)
+    delivered_on_time = serializers.BooleanField(required=False, allow_null=True, default=None)
+
+
+class OutcomeResponseSerializer(serializers.Serializer):
+    event_id = serializers.CharField()
+    duplicate = serializers.BooleanField()
+    session_id = serializers.UUIDField()
+    manufacturer_id = serializers.IntegerField()
+    converted = serializers.BooleanField(allow_null=True)
+    contract_value = serializers.DecimalField(max_digits=14, decimal_places=2, allow_null=True, coerce_to_string=False)
+    satisfaction = serializers.IntegerField(allow_null=True)
+    delivered_on_time = serializers.BooleanField(allow_null=True)
+    update = serializers.DictField()

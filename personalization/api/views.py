@@ -1,22 +1,30 @@
 from drf_spectacular.utils import extend_schema
-from rest_framework.exceptions import PermissionDenied
+from rest_framework.exceptions import NotFound, PermissionDenied
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from core.api.permissions import IsStaff
 from core.api.serializers import ErrorSerializer
 from marketplace.scoring import OrderContext
 from marketplace.selectors import customer_account_get
 from personalization.api.serializers import (
+    OutcomeRequestSerializer,
+    OutcomeResponseSerializer,
+    ProfileUpdateRequestSerializer,
+    ProfileUpdateResponseSerializer,
     RecommendationRequestSerializer,
     RecommendationResponseSerializer,
     recommendation_response_data,
 )
+from personalization.models import RecommendationSession
 from personalization.services import (
     Preferences,
     customer_order_get,
     order_context_from_order,
+    profile_apply_feedback,
     recommendation_create,
+    session_outcome_record,
 )
 
 
@@ -64,3 +72,102 @@ class PersonalizedRecommendationsApi(APIView):
             use_ab_testing=params["use_ab_testing"],
         )
         return Response(recommendation_response_data(result))
+
+
+def _own_session(customer, session_id) -> RecommendationSession:
+    """The caller's session; an unknown id and another customer's session are the same 404."""
+    session = RecommendationSession.objects.filter(pk=session_id, customer=customer).first()
+    if session is None:
+        raise NotFound("No such session.")
+    return session
+
+
+class ProfileUpdateApi(APIView):
+    """Feedback on a recommendation session: what was viewed and chosen. The personal weights learn from it.
+
+    Idempotent by `event_id`: a repeat returns the first result with `duplicate: true` and changes nothing."""
+
+    @extend_schema(
+        request=ProfileUpdateRequestSerializer,
+        responses={
+            200: ProfileUpdateResponseSerializer,
+            400: ErrorSerializer,
+            401: ErrorSerializer,
+            403: ErrorSerializer,
+            404: ErrorSerializer,
+        },
+    )
+    def post(self, request: Request) -> Response:
+        customer = customer_account_get(user=request.user)
+        if customer is None:
+            raise PermissionDenied("Only customer accounts have a profile.")
+        data = ProfileUpdateRequestSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        params = data.validated_data
+        session = _own_session(customer, params["session_id"])
+        result = profile_apply_feedback(
+            customer=customer,
+            session=session,
+            event_id=params["event_id"],
+            interaction_data=dict(params.get("interaction_data") or {}),
+            choice_data=dict(params["choice_data"]) if params.get("choice_data") else None,
+        )
+        profile = result.profile
+        body = {
+            "event_id": result.interaction.event_id,
+            "duplicate": result.duplicate,
+            "session_id": result.interaction.session_id,
+            "weights_version": profile.weights_version,
+            "personal_weights": profile.personal_weights,
+            "personal_confidence": profile.personal_confidence,
+            "learning_velocity": profile.learning_velocity,
+            "update": result.interaction.update_summary,
+        }
+        return Response(ProfileUpdateResponseSerializer(body).data)
+
+
+class OutcomeApi(APIView):
+    """The platform reports what came of a session: conversion with contract value, then the rating (1-5)
+    and on-time delivery. Each fact once; idempotent by `event_id`. Staff only."""
+
+    permission_classes = [IsStaff]
+
+    @extend_schema(
+        request=OutcomeRequestSerializer,
+        responses={
+            200: OutcomeResponseSerializer,
+            400: ErrorSerializer,
+            401: ErrorSerializer,
+            403: ErrorSerializer,
+            404: ErrorSerializer,
+        },
+    )
+    def post(self, request: Request) -> Response:
+        data = OutcomeRequestSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        params = data.validated_data
+        session = RecommendationSession.objects.select_related("customer").filter(pk=params["session_id"]).first()
+        if session is None:
+            raise NotFound("No such session.")
+        result = session_outcome_record(
+            session=session,
+            event_id=params["event_id"],
+            manufacturer_id=params["manufacturer_id"],
+            converted=params["converted"],
+            contract_value=params["contract_value"],
+            satisfaction=params["satisfaction"],
+            delivered_on_time=params["delivered_on_time"],
+        )
+        outcome = result.outcome
+        body = {
+            "event_id": result.event.event_id,
+            "duplicate": result.duplicate,
+            "session_id": outcome.session_id,
+            "manufacturer_id": outcome.manufacturer_id,
+            "converted": outcome.converted,
+            "contract_value": outcome.contract_value,
+            "satisfaction": outcome.satisfaction,
+            "delivered_on_time": outcome.delivered_on_time,
+            "update": result.event.update_summary,
+        }
+        return Response(OutcomeResponseSerializer(body).data)

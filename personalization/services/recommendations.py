@@ -1,24 +1,36 @@
-"""The recommendation pipeline: rank the catalog for an order and write the decision log.
+"""The recommendation pipeline: profile, class, strategy, personal weights, exploration, decision log.
 
-This first version ranks by the base strategy of the optimization goal, blended with the factor
-importance the customer states; the personalization issue adds profiles, learnt weights and exploration.
+1. The customer's profile (created from its segment's prior) gives its confidence and its class: new,
+   established or at risk.
+2. The experiment hook may override the strategy (filled in by the experiments issue).
+3. The strategy and its weights follow from the class, the goal, the order's complexity against the
+   customer's comfort, and what converted for the customer before.
+4. Every eligible manufacturer is scored by those weights, plus what the customer's history adds: its
+   learnt region effect, manufacturers that worked, and a track-record penalty for the risk-averse.
+5. The top three are kept; the rest of the list is explored (seeded by the session id, less as confidence
+   grows) and the propensity of every position is logged.
+6. One append-only session row records what was shown, with which weights and features.
 """
 
 from __future__ import annotations
 
+import uuid
 from dataclasses import asdict, dataclass, field
 
 import numpy as np
 from django.db import transaction
+from django.utils import timezone
 
 from core.errors import DomainError
 from marketplace import scoring
 from marketplace.models import CustomerAccount, Order
 from marketplace.selectors import catalog_get
-from marketplace.vocabulary import FACTORS
-from personalization.models import RecommendationSession
+from marketplace.vocabulary import FACTOR_LABELS, FACTORS, REGIONS
+from personalization import learning, policy
+from personalization.models import CustomerPersonalizationProfile, ExplanationPreference, RecommendationSession
+from personalization.services.profiles import profile_get_or_create, profile_view, state_from_json
 
-STATED_IMPORTANCE_SHARE = 0.5  # how much of the weight vector the customer's stated factor importance takes
+REGION_CODES = tuple(REGIONS)
 
 
 @dataclass(frozen=True)
@@ -42,6 +54,7 @@ class RecommendationItem:
     score: float
     features: dict[str, float]
     contributions: dict[str, float]
+    pattern_boost: float
     explanation: str
 
 
@@ -79,22 +92,58 @@ def experiment_assignment_for(*, customer: CustomerAccount, order: scoring.Order
 
 
 def strategy_weights(*, goal: str, preferences: Preferences) -> tuple[str, np.ndarray, str, str]:
-    """(strategy name, weights, weights version, reasoning) for an optimization goal and stated preferences."""
+    """(strategy, weights, weights version, reasoning) of a base strategy: the goal's, blended half and half
+    with the importance the customer states. The ranking of the platform before personalization."""
     strategy = scoring.GOAL_STRATEGY[goal]
     weights = scoring.STRATEGIES[strategy].copy()
     reasoning = f"Optimization goal '{goal}' selects the {strategy} strategy."
     version = f"base:{strategy}"
     stated = np.array([preferences.factor_importance.get(f, 0.0) for f in FACTORS])
     if stated.sum() > 0:
-        weights = (1 - STATED_IMPORTANCE_SHARE) * weights + STATED_IMPORTANCE_SHARE * stated / stated.sum()
+        weights = 0.5 * weights + 0.5 * stated / stated.sum()
         named = ", ".join(f for f in FACTORS if preferences.factor_importance.get(f, 0.0) > 0)
-        reasoning += f" Your stated importance of {named} takes {STATED_IMPORTANCE_SHARE:.0%} of the weights."
+        reasoning += f" Your stated importance of {named} takes 50% of the weights."
         version += "+stated"
     return strategy, weights, version, reasoning
 
 
 def _round(values: np.ndarray) -> dict[str, float]:
     return dict(zip(FACTORS, np.round(values, 6).tolist()))
+
+
+def _boosts(
+    catalog: scoring.Catalog, profile: CustomerPersonalizationProfile, state: learning.PreferenceState
+) -> np.ndarray:
+    successes = np.zeros(len(catalog))
+    failures = np.zeros(len(catalog))
+    for manufacturer_id, record in profile.behavior_patterns.get("manufacturers", {}).items():
+        row = catalog.position.get(int(manufacturer_id))
+        if row is not None:
+            successes[row] = record.get("successes", 0)
+            failures[row] = record.get("failures", 0)
+    return policy.pattern_boosts(
+        region_boost=learning.region_boosts(state),
+        regions=catalog.region,
+        successes=successes,
+        failures=failures,
+        completed_orders=catalog.completed_orders,
+        risk_tolerance=profile.risk_tolerance,
+    )
+
+
+def explanation_for(
+    contributions: np.ndarray, features: np.ndarray, weights: np.ndarray, boost: float, rank: int, detailed: bool
+) -> str:
+    line = scoring.explain(contributions, rank)
+    if abs(boost) >= 0.005:
+        line += f" Your history {'adds' if boost > 0 else 'takes'} {abs(boost):.3f}."
+    if not detailed:
+        return line
+    parts = [
+        f"{FACTOR_LABELS[f]} {contributions[i]:.3f} (weight {weights[i]:.2f} x value {features[i]:.2f})"
+        for i, f in sorted(enumerate(FACTORS), key=lambda item: -contributions[item[0]])
+    ]
+    return f"{line} Breakdown: {'; '.join(parts)}."
 
 
 @transaction.atomic
@@ -107,60 +156,96 @@ def recommendation_create(
     optimization_goal: str = "balanced",
     limit: int = 10,
     use_ab_testing: bool = True,
+    exploration_seed: int | None = None,
 ) -> RecommendationResult:
+    """Rank for this order and log the decision. The exploration is seeded by `exploration_seed`, by default
+    drawn from the session id; the seed is logged, so any list can be replayed."""
     catalog = catalog_get()
+    profile = profile_get_or_create(customer=customer)
+    view = profile_view(profile)
+    classification = policy.classify(view)
+    state = state_from_json(profile.preference_state)
     experiment_assignment_for(customer=customer, order=order_context, use_ab_testing=use_ab_testing)
-    strategy, weights, weights_version, reasoning = strategy_weights(goal=optimization_goal, preferences=preferences)
+    decision = policy.choose_strategy(
+        profile=view,
+        classification=classification,
+        personal_weights=learning.effective_weights(state),
+        goal=optimization_goal,
+        order_complexity=order_context.complexity,
+        stated_importance=preferences.factor_importance,
+    )
     filters = scoring.CandidateFilters(
         required_certifications=preferences.required_certifications,
         excluded_ids=preferences.excluded_manufacturer_ids,
         max_lead_time_days=preferences.max_lead_time_days,
     )
-    ranking = scoring.rank(catalog, order_context, weights, limit=limit, filters=filters)
-    regions = tuple(scoring.REGIONS)
-    items = [
-        RecommendationItem(
+    boost = _boosts(catalog, profile, state)
+    scored = scoring.score_eligible(catalog, order_context, decision.weights, filters=filters, boost=boost)
+    session_id = uuid.uuid4()
+    seed = session_id.int >> 65 if exploration_seed is None else exploration_seed  # fits a signed 64-bit column
+    rng = np.random.default_rng(seed)
+    explored = policy.explore(scored.scores, limit, temperature=decision.temperature, rng=rng)
+    detailed = profile.explanation_preference == ExplanationPreference.DETAILED
+
+    items, candidates = [], []
+    for rank, (position, propensity) in enumerate(zip(explored.positions, explored.position_propensities), 1):
+        row = int(scored.rows[position])
+        features = scored.features[position]
+        contributions = features * decision.weights
+        row_boost = float(boost[row])
+        item = RecommendationItem(
             manufacturer_id=int(catalog.ids[row]),
             name=catalog.names[row],
             country=catalog.countries[row] if catalog.countries else "",
-            region=regions[int(catalog.region[row])],
-            rank=position + 1,
-            score=round(float(ranking.scores[position]), 6),
-            features=_round(ranking.features[position]),
-            contributions=_round(ranking.contributions[position]),
-            explanation=scoring.explain(ranking.contributions[position], position + 1),
+            region=REGION_CODES[int(catalog.region[row])],
+            rank=rank,
+            score=round(float(scored.scores[position]), 6),
+            features=_round(features),
+            contributions=_round(contributions),
+            pattern_boost=round(row_boost, 6),
+            explanation=explanation_for(contributions, features, decision.weights, row_boost, rank, detailed),
         )
-        for position, row in enumerate(ranking.rows)
-    ]
+        items.append(item)
+        candidates.append(
+            {
+                "manufacturer_id": item.manufacturer_id,
+                "rank": rank,
+                "score": item.score,
+                "region": item.region,
+                "features": item.features,
+                "contributions": item.contributions,
+                "pattern_boost": item.pattern_boost,
+                "position_propensity": round(propensity, 6),
+            }
+        )
+    reasoning = list(decision.reasoning)
     if not items:
-        reasoning += " No active manufacturer meets the hard filters (process, capacity, minimum order value" + (
-            ", your filters)." if filters != scoring.CandidateFilters() else ")."
+        reasoning.append(
+            "No active manufacturer meets the hard filters (process, capacity, minimum order value"
+            + (", your filters)." if filters != scoring.CandidateFilters() else ").")
         )
     session = RecommendationSession.objects.create(
+        id=session_id,
         customer=customer,
         order=order,
         order_context=asdict(order_context),
         customer_preferences=preferences.as_dict(),
         optimization_goal=optimization_goal,
-        algorithm_used=strategy,
-        optimization_reasoning=reasoning,
-        personalization_level=0.0,
-        personal_confidence=0.0,
+        algorithm_used=decision.algorithm,
+        optimization_reasoning=" ".join(reasoning),
+        personalization_level=policy.personalization_level(view, classification.kind),
+        personal_confidence=profile.personal_confidence,
+        customer_class=classification.kind,
         ab_test_active=False,
-        weights=_round(scoring.normalise_weights(weights)),
-        weights_version=weights_version,
+        weights=_round(decision.weights),
+        weights_version=f"profile:v{profile.weights_version}",
         propensity=1.0,
-        candidates=[
-            {
-                "manufacturer_id": i.manufacturer_id,
-                "rank": i.rank,
-                "score": i.score,
-                "features": i.features,
-                "contributions": i.contributions,
-            }
-            for i in items
-        ],
-        eligible_count=ranking.eligible_count,
+        log_propensity=explored.log_propensity,
+        exploration_temperature=decision.temperature,
+        exploration_seed=seed,
+        candidates=candidates,
+        eligible_count=int(scored.rows.size),
         catalog_version=catalog.version,
+        created_at=timezone.now(),
     )
     return RecommendationResult(session=session, items=items)

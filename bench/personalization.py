@@ -1,0 +1,184 @@
+"""The personalization issue's figures: learning on the simulated marketplace, and the cost of the pipeline.
+
+- Learning: the engine in a closed loop with a simulated world (its real services and database), against
+  the segment-only ranking and the oracle on the same orders; weight recovery by the median cosine of the
+  learnt effective weights to the hidden true weights after 10, 25 and 50 choices.
+- Speed with 5,000 manufacturers: the personalization overhead (the pipeline minus the base ranking of the
+  same order), and POST profile/update through the full Django stack, each next to the trivial endpoint.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+import uuid
+
+import numpy as np
+from django.test import Client, override_settings
+from django.utils import timezone
+from knox.models import AuthToken
+
+from bench.harness import Report, Timing, time_calls
+from marketplace import scoring
+from marketplace.selectors import catalog_get
+from marketplace.simulation import WorldConfig, build_world, draw_order, simulate_history
+from marketplace.truth.closed_loop import ORACLE, PERSONALIZED, SEGMENT, loaded_world, run_closed_loop
+from marketplace.truth.loading import world_delete, world_load
+from marketplace.truth.models import SimulatedWorld
+from personalization.services import recommendation_create, segment_preferences_recompute
+from personalization.services.profiles import profile_apply_feedback
+from tests.factories import CustomerAccountFactory
+
+LOOP_CUSTOMERS = 100
+LOOP_ORDERS = 60
+REQUESTS = 500
+
+
+def _fresh_world(config: WorldConfig):
+    for world in SimulatedWorld.objects.all():
+        world_delete(world=world)
+    world = build_world(config)
+    record = world_load(world=world, history=simulate_history(world), start=timezone.now())
+    return world, record
+
+
+def _learning(report: Report) -> None:
+    world, record = _fresh_world(WorldConfig(n_manufacturers=500, n_customers=300, days=180, seed=42))
+    segment_preferences_recompute()
+    loaded = loaded_world(world, record)
+    customers = list(range(LOOP_CUSTOMERS))
+    start = time.perf_counter()
+    results = {
+        policy: run_closed_loop(
+            loaded,
+            customer_indices=customers,
+            orders_per_customer=LOOP_ORDERS,
+            policy=policy,
+            seed=9,
+            track_cosine_at=(1, 10, 25, 50),
+        )
+        for policy in (SEGMENT, ORACLE, PERSONALIZED)
+    }
+    seconds = time.perf_counter() - start
+    personal, segment, oracle = results[PERSONALIZED], results[SEGMENT], results[ORACLE]
+    lift = personal.expected_conversion_rate / segment.expected_conversion_rate
+    share = personal.expected_conversion_rate / oracle.expected_conversion_rate
+    new_personal = personal.new_customer_expected / personal.new_customer_orders
+    new_segment = segment.new_customer_expected / segment.new_customer_orders
+    cosine = {n: round(float(np.median(v)), 3) for n, v in personal.cosines.items() if v}
+    reached = {n: len(v) for n, v in personal.cosines.items()}
+    report.add(
+        f"personalization on the simulated marketplace ({LOOP_CUSTOMERS} customers x {LOOP_ORDERS} orders, seed 9)",
+        {
+            "expected conversion, segment-only ranking": round(segment.expected_conversion_rate, 4),
+            "expected conversion, personalized": round(personal.expected_conversion_rate, 4),
+            "expected conversion, oracle (true utility)": round(oracle.expected_conversion_rate, 4),
+            "observed conversion, segment / personalized / oracle": (
+                f"{segment.conversion_rate:.4f} / {personal.conversion_rate:.4f} / {oracle.conversion_rate:.4f}"
+            ),
+            "personalized / segment-only": round(lift, 3),
+            "personalized / oracle": round(share, 3),
+            "new customers (first 3 orders): personalized / segment": round(new_personal / new_segment, 3),
+            "median cosine to true weights after 1 / 10 / 25 / 50 choices": " / ".join(
+                str(cosine.get(n, "-")) for n in (1, 10, 25, 50)
+            ),
+            "customers reaching 1 / 10 / 25 / 50 choices": " / ".join(str(reached[n]) for n in (1, 10, 25, 50)),
+            "closed loop seconds (three policies)": round(seconds, 1),
+        },
+        goals={
+            "personalized >= 1.25 x segment-only": lift >= 1.25,
+            "personalized >= 0.90 x oracle": share >= 0.90,
+            "new customers no worse than segment": new_personal >= new_segment,
+            "cosine >= 0.93 after 10 choices": cosine.get(10, 0) >= 0.93,
+            "cosine >= 0.97 after 50 choices": cosine.get(50, 0) >= 0.97,
+        },
+    )
+
+
+def _speed(report: Report) -> None:
+    _fresh_world(WorldConfig(n_manufacturers=5000, n_customers=20, days=7, seed=7))
+    customer = CustomerAccountFactory()
+    _, token = AuthToken.objects.create(customer.user)
+    client = Client(HTTP_AUTHORIZATION=f"Token {token}")
+    rng = np.random.default_rng(11)
+    people = build_world(WorldConfig(n_manufacturers=1, n_customers=50, days=1, seed=11)).customers
+    orders = [draw_order(rng, people[i % len(people)]) for i in range(REQUESTS + 50)]
+    catalog = catalog_get()
+
+    # An established profile: 20 choices first, so that the pipeline does all of its work.
+    for order in orders[:20]:
+        result = recommendation_create(customer=customer, order_context=order)
+        if result.items:
+            chosen = result.items[min(2, len(result.items) - 1)]
+            profile_apply_feedback(
+                customer=customer,
+                session=result.session,
+                event_id=uuid.uuid4().hex,
+                interaction_data={},
+                choice_data={"chosen_manufacturer_id": chosen.manufacturer_id},
+            )
+
+    overhead, pipeline = [], []
+    weights = scoring.STRATEGIES["balanced"]
+    for order in orders[20:]:
+        base = time_calls(lambda o=order: scoring.rank(catalog, o, weights), repeat=1)[0]
+        full = time_calls(lambda o=order: recommendation_create(customer=customer, order_context=o), repeat=1)[0]
+        pipeline.append(full)
+        overhead.append(full - base)
+
+    sessions = []
+    for order in orders[:REQUESTS]:
+        result = recommendation_create(customer=customer, order_context=order)
+        if result.items:
+            sessions.append((result.session.id, result.items[0].manufacturer_id))
+    update_samples, trivial_samples = [], []
+    for session_id, manufacturer_id in sessions:
+        body = json.dumps(
+            {
+                "event_id": uuid.uuid4().hex,
+                "session_id": str(session_id),
+                "interaction_data": {"viewed_manufacturer_ids": [manufacturer_id], "time_to_decision_seconds": 300},
+                "choice_data": {"chosen_manufacturer_id": manufacturer_id, "chosen_rank": 1},
+            }
+        )
+        update_samples += time_calls(
+            lambda b=body: _ok(
+                client.post("/api/v1/advanced-personalization/profile/update", b, content_type="application/json")
+            ),
+            repeat=1,
+        )
+        trivial_samples += time_calls(lambda: _ok(client.get("/api/v1/auth/me")), repeat=1)
+    over, full, update, trivial = (
+        Timing(n, s).summary
+        for n, s in (
+            ("overhead", overhead),
+            ("pipeline", pipeline),
+            ("update", update_samples),
+            ("trivial", trivial_samples),
+        )
+    )
+    report.add(
+        "personalization speed (5,000 manufacturers, an established profile)",
+        {
+            "pipeline (recommendation_create) p50 / p95 ms": f"{full['p50_ms']} / {full['p95_ms']}",
+            "personalization overhead (pipeline - base ranking) p50 / p95 ms": f"{over['p50_ms']} / {over['p95_ms']}",
+            "profile/update endpoint p50 / p95 ms": f"{update['p50_ms']} / {update['p95_ms']}",
+            "trivial authenticated endpoint p50 / p95 ms": f"{trivial['p50_ms']} / {trivial['p95_ms']}",
+            "ratio p95 profile/update / trivial": round(update["p95_ms"] / trivial["p95_ms"], 2),
+            "updates measured": update["n"],
+        },
+        goals={"overhead p95 <= 5 ms": over["p95_ms"] <= 5.0, "profile/update p95 <= 10 ms": update["p95_ms"] <= 10.0},
+    )
+
+
+def _ok(response) -> None:
+    assert response.status_code == 200, response.content
+
+
+@override_settings(
+    CATALOG_VERSION_CHECK_SECONDS=1.0,
+    API_THROTTLE_RATES={"user_burst": "1000000/min", "user_sustained": "1000000/hour", "anonymous": "1000/min"},
+)
+def run(report: Report) -> None:
+    _learning(report)
+    _speed(report)

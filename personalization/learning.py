@@ -1,0 +1,275 @@
+"""Learning a customer's preferences from its choices: a Bayesian conditional logit, updated online.
+
+Framework-free. A customer shown options `x_1..x_k` (each the six factor values followed by a one-hot of the
+manufacturer's region) and choosing `j` is a conditional-logit observation with utilities
+`beta . x_i - position_bias * ln(i)` (buyers look at the top of a list more closely).
+
+The preference state is a Gaussian over `beta`: its mean and precision. It starts at the segment's prior
+(hierarchical Bayes, as in choice-based conjoint: the customer's weights are drawn around its segment's),
+and each choice moves it by one Newton step of the log posterior, the conditional-logit gradient
+`x_j - sum_i p_i x_i` preconditioned by the posterior covariance:
+- shrinkage toward the segment is the prior term, so a new customer's weights are the segment's and a
+  confident customer's are its own (the posterior mean is `(1 - c) w_segment + c w_personal` in effect);
+- the step, the learning velocity, is large while the posterior is wide and small once it is narrow, and a
+  caller may scale it down (for high-value customers);
+- a step is bounded in norm (a poisoning guard): no single event can move the weights far.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import numpy as np
+
+from marketplace.vocabulary import FACTORS, REGIONS
+
+N_FACTORS = len(FACTORS)
+N_REGIONS = len(REGIONS)
+DIMENSIONS = N_FACTORS + N_REGIONS
+MAX_STEP_NORM = 6.0  # the largest change of beta one event may make (utility units)
+DEFAULT_POSITION_BIAS = 1.0
+
+
+@dataclass(frozen=True)
+class PreferenceState:
+    """A Gaussian belief over the utility weights: factors first, then regions."""
+
+    mean: tuple[float, ...]
+    precision: tuple[tuple[float, ...], ...]
+    choices: int = 0
+
+    def __post_init__(self) -> None:
+        if len(self.mean) != DIMENSIONS or len(self.precision) != DIMENSIONS:
+            raise ValueError(f"a preference state has {DIMENSIONS} dimensions")
+        if not all(math.isfinite(v) for v in self.mean):
+            raise ValueError("the mean must be finite")
+
+    @property
+    def mean_array(self) -> np.ndarray:
+        return np.asarray(self.mean, dtype=float)
+
+    @property
+    def precision_array(self) -> np.ndarray:
+        return np.asarray(self.precision, dtype=float)
+
+    @property
+    def covariance(self) -> np.ndarray:
+        return np.linalg.inv(self.precision_array)
+
+    @property
+    def factor_weights(self) -> np.ndarray:
+        return self.mean_array[:N_FACTORS]
+
+    @property
+    def region_effects(self) -> np.ndarray:
+        return self.mean_array[N_FACTORS:]
+
+
+def state_from(mean: np.ndarray, precision: np.ndarray, choices: int = 0) -> PreferenceState:
+    precision = 0.5 * (precision + precision.T)  # keep it exactly symmetric through many updates
+    return PreferenceState(
+        mean=tuple(float(v) for v in mean),
+        precision=tuple(tuple(float(v) for v in row) for row in precision),
+        choices=choices,
+    )
+
+
+def prior_state(mean: np.ndarray, sd: np.ndarray) -> PreferenceState:
+    """The belief before any choice: independent normals around the segment's weights."""
+    mean = np.asarray(mean, dtype=float)
+    sd = np.asarray(sd, dtype=float)
+    if mean.shape != (DIMENSIONS,) or sd.shape != (DIMENSIONS,) or np.any(sd <= 0):
+        raise ValueError(f"a prior needs {DIMENSIONS} means and {DIMENSIONS} positive standard deviations")
+    return state_from(mean, np.diag(1.0 / sd**2))
+
+
+def option_matrix(features: np.ndarray, regions: np.ndarray) -> np.ndarray:
+    """The learning features of shown options: factor values, then the one-hot of the region index."""
+    features = np.asarray(features, dtype=float)
+    one_hot = np.zeros((len(features), N_REGIONS))
+    one_hot[np.arange(len(features)), np.asarray(regions, dtype=int)] = 1.0
+    return np.hstack([features, one_hot])
+
+
+def position_offsets(k: int, position_bias: float) -> np.ndarray:
+    """The utility each list position loses: position_bias * ln(position), positions from 1."""
+    return -position_bias * np.log(np.arange(1, k + 1))
+
+
+def choice_probabilities(beta: np.ndarray, options: np.ndarray, offsets: np.ndarray | None = None) -> np.ndarray:
+    utilities = np.asarray(options) @ np.asarray(beta)
+    if offsets is not None:
+        utilities = utilities + offsets
+    utilities = utilities - utilities.max()
+    weights = np.exp(utilities)
+    return weights / weights.sum()
+
+
+@dataclass(frozen=True)
+class ChoiceUpdate:
+    state: PreferenceState
+    probabilities: tuple[float, ...]  # of the shown options, before the update
+    step_norm: float
+    clipped: bool  # the step hit the bound
+
+
+def choice_update(
+    state: PreferenceState,
+    options: np.ndarray,
+    chosen: int,
+    *,
+    offsets: np.ndarray | None = None,
+    step_scale: float = 1.0,
+    weight: float = 1.0,
+    informative: bool = True,
+    max_step: float = MAX_STEP_NORM,
+) -> ChoiceUpdate:
+    """One Newton step of the log posterior after `chosen` was picked among `options` (rows best first).
+
+    `weight` scales the observation (1 for a choice; an outcome may reinforce (> 0) or weaken (< 0) a
+    choice). With `informative`, the observation's Fisher information is added to the precision (a choice
+    is evidence); a reinforcement is not new evidence about the choice, so it moves the mean only.
+    """
+    options = np.asarray(options, dtype=float)
+    if options.ndim != 2 or options.shape[1] != DIMENSIONS or not 0 <= chosen < len(options):
+        raise ValueError(f"options must be (k, {DIMENSIONS}) with 0 <= chosen < k")
+    if not (math.isfinite(step_scale) and step_scale >= 0 and math.isfinite(weight)):
+        raise ValueError("step_scale and weight must be finite, step_scale non-negative")
+    mean = state.mean_array
+    precision = state.precision_array
+    probabilities = choice_probabilities(mean, options, offsets)
+    expected = probabilities @ options
+    gradient = weight * (options[chosen] - expected)
+    if informative:
+        centred = options - expected
+        precision = precision + abs(weight) * (centred * probabilities[:, None]).T @ centred
+    step = step_scale * np.linalg.solve(precision, gradient)
+    norm = float(np.linalg.norm(step))
+    clipped = norm > max_step
+    if clipped:
+        step *= max_step / norm
+    choices = state.choices + (1 if informative else 0)
+    return ChoiceUpdate(
+        state=state_from(mean + step, precision, choices),
+        probabilities=tuple(float(p) for p in probabilities),
+        step_norm=min(norm, max_step),
+        clipped=clipped,
+    )
+
+
+def confidence(state: PreferenceState, prior: PreferenceState) -> float:
+    """How much of the prior's uncertainty about the factor weights the evidence has removed, in [0, 1]."""
+    now = np.diag(state.covariance)[:N_FACTORS]
+    before = np.diag(prior.covariance)[:N_FACTORS]
+    return float(np.clip(1.0 - np.mean(now / before), 0.0, 1.0))
+
+
+def effective_weights(state: PreferenceState) -> np.ndarray:
+    """Ranking weights: the factor part of the mean, negative parts cut to zero, summing to 1."""
+    weights = np.maximum(state.factor_weights, 0.0)
+    total = weights.sum()
+    if total <= 1e-12:
+        return np.full(N_FACTORS, 1.0 / N_FACTORS)
+    return weights / total
+
+
+def region_boosts(state: PreferenceState) -> np.ndarray:
+    """The learnt region effects in the units of a ranking score (a share of the factor weights' scale)."""
+    scale = float(np.maximum(state.factor_weights, 0.0).sum())
+    if scale <= 1e-12:
+        return np.zeros(N_REGIONS)
+    return state.region_effects / scale
+
+
+def cosine(a: np.ndarray, b: np.ndarray) -> float:
+    a, b = np.asarray(a, dtype=float), np.asarray(b, dtype=float)
+    denominator = float(np.linalg.norm(a) * np.linalg.norm(b))
+    return float(a @ b / denominator) if denominator else 0.0
+
+
+@dataclass(frozen=True)
+class ChoiceObservation:
+    """One choice for a pooled fit: the shown options (rows best first) and the chosen row."""
+
+    options: np.ndarray  # (k, DIMENSIONS)
+    chosen: int
+
+
+@dataclass(frozen=True)
+class PooledFit:
+    mean: tuple[float, ...]  # beta, then the position coefficient (-position_bias) when it was fitted
+    covariance: tuple[tuple[float, ...], ...]
+    log_likelihood: float
+    observations: int
+    iterations: int
+
+
+def fit_pooled_logit(
+    observations: Sequence[ChoiceObservation],
+    *,
+    prior_mean: np.ndarray,
+    prior_precision: np.ndarray,
+    fit_position: bool = True,
+    iterations: int = 25,
+    tolerance: float = 1e-6,
+) -> PooledFit:
+    """MAP of one conditional logit over many choices (a segment's), by Newton's method.
+
+    With `fit_position`, ln(position) is one more feature, whose coefficient is minus the position bias.
+    The prior keeps the fit defined when a segment has few choices or a region never appears.
+    """
+    extra = 1 if fit_position else 0
+    dimension = DIMENSIONS + extra
+    prior_mean = np.asarray(prior_mean, dtype=float)
+    prior_precision = np.asarray(prior_precision, dtype=float)
+    if prior_mean.shape != (dimension,) or prior_precision.shape != (dimension, dimension):
+        raise ValueError(f"the prior of this fit has {dimension} dimensions")
+    designs = []
+    for observation in observations:
+        options = np.asarray(observation.options, dtype=float)
+        if fit_position:
+            options = np.hstack([options, np.log(np.arange(1, len(options) + 1))[:, None]])
+        designs.append((options, observation.chosen))
+    beta = prior_mean.copy()
+    log_likelihood = 0.0
+    done = 0
+    for done in range(1, iterations + 1):  # noqa: B007 - reported after the loop
+        gradient = -prior_precision @ (beta - prior_mean)
+        hessian = prior_precision.copy()
+        log_likelihood = 0.0
+        for options, chosen in designs:
+            utilities = options @ beta
+            utilities -= utilities.max()
+            weights = np.exp(utilities)
+            total = weights.sum()
+            probabilities = weights / total
+            log_likelihood += float(utilities[chosen] - math.log(total))
+            expected = probabilities @ options
+            gradient += options[chosen] - expected
+            centred = options - expected
+            hessian += (centred * probabilities[:, None]).T @ centred
+        step = np.linalg.solve(hessian, gradient)
+        beta += step
+        if float(np.linalg.norm(step)) < tolerance:
+            break
+    covariance = np.linalg.inv(hessian)
+    return PooledFit(
+        mean=tuple(float(v) for v in beta),
+        covariance=tuple(tuple(float(v) for v in row) for row in covariance),
+        log_likelihood=log_likelihood,
+        observations=len(designs),
+        iterations=done,
+    )
+
+
+def between_customer_sd(means: np.ndarray, variances: np.ndarray, *, floor: np.ndarray) -> np.ndarray:
+    """The spread of true weights across customers, by the method of moments: the variance of the
+    customers' posterior means less their average posterior variance, never below `floor`."""
+    means = np.asarray(means, dtype=float)
+    variances = np.asarray(variances, dtype=float)
+    if len(means) < 2:
+        return np.asarray(floor, dtype=float)
+    spread = means.var(axis=0, ddof=1) - variances.mean(axis=0)
+    return np.sqrt(np.maximum(spread, np.asarray(floor, dtype=float) ** 2))

@@ -1,0 +1,31 @@
+"""Writes of the personalization engine, one module per concern."""
+
+from personalization.services.outcomes import session_outcome_record
+from personalization.services.profiles import profile_apply_feedback, profile_get_or_create
+from personalization.services.recommendations import (
+    Preferences,
+    RecommendationItem,
+    RecommendationResult,
+    customer_order_get,
+    experiment_assignment_for,
+    order_context_from_order,
+    recommendation_create,
+    strategy_weights,
+)
+from personalization.services.segments import segment_preference_recompute, segment_preferences_recompute
+
+__all__ = [
+    "Preferences",
+    "RecommendationItem",
+    "RecommendationResult",
+    "customer_order_get",
+    "experiment_assignment_for",
+    "order_context_from_order",
+    "profile_apply_feedback",
+    "profile_get_or_create",
+    "recommendation_create",
+    "segment_preference_recompute",
+    "segment_preferences_recompute",
+    "session_outcome_record",
+    "strategy_weights",
+]

@@ -1,0 +1,316 @@
+"""Customer profiles: created from the segment's prior, updated by every feedback event."""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from datetime import datetime
+
+import numpy as np
+from django.db import IntegrityError, transaction
+from django.utils import timezone
+
+from core.errors import DomainError
+from marketplace.models import CustomerAccount
+from marketplace.scoring import COMPLEXITY_LEVELS, REGION_INDEX, STRATEGIES
+from marketplace.vocabulary import FACTORS
+from personalization import learning
+from personalization.models import (
+    CustomerPersonalizationProfile,
+    ExplanationPreference,
+    Interaction,
+    RecommendationSession,
+    SegmentPreference,
+)
+from personalization.policy import ProfileView
+
+DEFAULT_UTILITY_SCALE = 20.0  # the prior's scale before any segment has been fitted
+DEFAULT_FACTOR_SD = 8.0
+DEFAULT_REGION_SD = 3.0
+EVOLUTION_SNAPSHOTS = 100
+RECENT_RATINGS = 10
+HIGH_VALUE_ORDER = 50_000.0  # the scale of order value at which learning slows (see risk_adjusted_step)
+
+
+@dataclass(frozen=True)
+class SegmentPrior:
+    mean: np.ndarray
+    sd: np.ndarray
+    position_bias: float
+
+
+def default_segment_prior() -> SegmentPrior:
+    mean = np.concatenate([STRATEGIES["balanced"] * DEFAULT_UTILITY_SCALE, np.zeros(learning.N_REGIONS)])
+    sd = np.concatenate(
+        [np.full(learning.N_FACTORS, DEFAULT_FACTOR_SD), np.full(learning.N_REGIONS, DEFAULT_REGION_SD)]
+    )
+    return SegmentPrior(mean, sd, learning.DEFAULT_POSITION_BIAS)
+
+
+def segment_prior_get(*, segment: str) -> SegmentPrior:
+    row = SegmentPreference.objects.filter(segment=segment).first()
+    if row is None:
+        return default_segment_prior()
+    return SegmentPrior(
+        np.asarray(row.prior_mean, dtype=float), np.asarray(row.prior_sd, dtype=float), row.position_bias
+    )
+
+
+def state_to_json(state: learning.PreferenceState) -> dict:
+    return {"mean": list(state.mean), "precision": [list(row) for row in state.precision], "choices": state.choices}
+
+
+def state_from_json(data: dict) -> learning.PreferenceState:
+    return learning.PreferenceState(
+        mean=tuple(data["mean"]),
+        precision=tuple(tuple(row) for row in data["precision"]),
+        choices=int(data.get("choices", 0)),
+    )
+
+
+def weights_json(weights: np.ndarray) -> dict[str, float]:
+    return dict(zip(FACTORS, np.round(weights, 6).tolist()))
+
+
+def profile_get_or_create(*, customer: CustomerAccount) -> CustomerPersonalizationProfile:
+    """The customer's profile, created from its segment's prior on first use."""
+    profile = CustomerPersonalizationProfile.objects.filter(customer=customer).first()
+    if profile is not None:
+        return profile
+    prior = segment_prior_get(segment=customer.segment)
+    state = learning.prior_state(prior.mean, prior.sd)
+    try:
+        with transaction.atomic():
+            return CustomerPersonalizationProfile.objects.create(
+                customer=customer,
+                personal_weights=weights_json(learning.effective_weights(state)),
+                preference_state=state_to_json(state),
+                prior_state={**state_to_json(state), "position_bias": prior.position_bias},
+            )
+    except IntegrityError:  # created by a concurrent request
+        return CustomerPersonalizationProfile.objects.get(customer=customer)
+
+
+def profile_view(profile: CustomerPersonalizationProfile, *, now: datetime | None = None) -> ProfileView:
+    now = now or timezone.now()
+    days = None if profile.last_interaction_at is None else (now - profile.last_interaction_at).total_seconds() / 86400
+    performance = {
+        name: (int(record.get("sessions", 0)), int(record.get("conversions", 0)))
+        for name, record in profile.strategy_performance.items()
+    }
+    return ProfileView(
+        confidence=profile.personal_confidence,
+        choices=profile.total_choices,
+        recent_satisfaction=tuple(float(r) for r in profile.recent_satisfaction),
+        average_satisfaction=profile.average_satisfaction,
+        days_since_last_interaction=days,
+        complexity_comfort=profile.complexity_comfort_level,
+        risk_tolerance=profile.risk_tolerance,
+        strategy_performance=performance,
+    )
+
+
+def risk_adjusted_step(order_value: float) -> float:
+    """Learn more cautiously from high-value orders: 1 for small ones, 1/2 at 9 x HIGH_VALUE_ORDER."""
+    return 1.0 / (1.0 + math.log10(1.0 + max(order_value, 0.0) / HIGH_VALUE_ORDER))
+
+
+def session_options(session: RecommendationSession) -> tuple[np.ndarray, list[int]]:
+    """The learning features of the shown items (best first) and their manufacturer ids."""
+    candidates = sorted(session.candidates, key=lambda c: c["rank"])
+    # reshaped so that a session that showed nothing is an empty (0, factors) matrix, not a 1-D array
+    features = np.array([[c["features"][f] for f in FACTORS] for c in candidates], dtype=float).reshape(
+        len(candidates), len(FACTORS)
+    )
+    regions = np.array([REGION_INDEX[c["region"]] for c in candidates], dtype=int)
+    return learning.option_matrix(features, regions), [int(c["manufacturer_id"]) for c in candidates]
+
+
+def _pattern(patterns: dict, group: str, key: str) -> dict:
+    return patterns.setdefault(group, {}).setdefault(
+        str(key), {"chosen": 0, "rejected": 0, "successes": 0, "failures": 0}
+    )
+
+
+def _running_mean(mean: float | None, count: int, value: float) -> float:
+    return value if mean is None or count <= 1 else mean + (value - mean) / count
+
+
+@dataclass(frozen=True)
+class FeedbackResult:
+    interaction: Interaction
+    profile: CustomerPersonalizationProfile
+    duplicate: bool
+
+
+def _validate_choice(session: RecommendationSession, shown_ids: list[int], choice: dict) -> tuple[int, int]:
+    chosen_id = choice["chosen_manufacturer_id"]
+    if chosen_id not in shown_ids:
+        raise DomainError(
+            "The chosen manufacturer was not shown in this session.", field="choice_data.chosen_manufacturer_id"
+        )
+    position = shown_ids.index(chosen_id)
+    rank = choice.get("chosen_rank")
+    if rank is not None and rank != position + 1:
+        raise DomainError(
+            f"The chosen manufacturer was shown at rank {position + 1}, not {rank}.", field="choice_data.chosen_rank"
+        )
+    not_shown = sorted(set(choice.get("rejected_manufacturer_ids", ())) - set(shown_ids))
+    if not_shown:
+        raise DomainError(
+            f"Manufacturers {not_shown} were not shown in this session.", field="choice_data.rejected_manufacturer_ids"
+        )
+    if chosen_id in choice.get("rejected_manufacturer_ids", ()):
+        raise DomainError(
+            "A manufacturer cannot be both chosen and rejected.", field="choice_data.rejected_manufacturer_ids"
+        )
+    if Interaction.objects.filter(session=session, chosen_manufacturer_id__isnull=False).exists():
+        raise DomainError("A choice was already recorded for this session.", field="session_id")
+    return chosen_id, position
+
+
+@transaction.atomic
+def profile_apply_feedback(
+    *,
+    customer: CustomerAccount,
+    session: RecommendationSession,
+    event_id: str,
+    interaction_data: dict,
+    choice_data: dict | None,
+) -> FeedbackResult:
+    """Record a feedback event and learn from it. A repeated event id changes nothing; a rejected event
+    leaves the profile as it was (everything is checked before anything is written)."""
+    profile_get_or_create(customer=customer)
+    # Every event of a customer takes its profile's lock first: repeats and concurrent copies of an event,
+    # and two choices on one session, are then seen by the check that follows.
+    profile = CustomerPersonalizationProfile.objects.select_for_update().get(customer=customer)
+    existing = Interaction.objects.filter(customer=customer, event_id=event_id).first()
+    if existing is not None:
+        return FeedbackResult(existing, profile, duplicate=True)
+    if session.customer_id != customer.pk:
+        raise DomainError("No such session.", field="session_id")
+    options, shown_ids = session_options(session)
+    viewed = interaction_data.get("viewed_manufacturer_ids", [])
+    unseen = sorted(set(viewed) - set(shown_ids))
+    if unseen:
+        raise DomainError(
+            f"Manufacturers {unseen} were not shown in this session.", field="interaction_data.viewed_manufacturer_ids"
+        )
+    chosen = _validate_choice(session, shown_ids, choice_data) if choice_data else None
+
+    now = timezone.now()
+    summary: dict = {"weights_before": dict(profile.personal_weights)}
+    patterns = dict(profile.behavior_patterns)
+
+    profile.total_interactions += 1
+    profile.last_interaction_at = now
+    seconds = interaction_data.get("time_to_decision_seconds")
+    if seconds is not None:
+        speed = dict(profile.decision_speed_profile)
+        n = int(speed.get("n", 0)) + 1
+        mean_log = _running_mean(speed.get("mean_log_seconds"), n, math.log1p(seconds))
+        speed.update(
+            {
+                "n": n,
+                "mean_log_seconds": round(mean_log, 6),
+                "typical_seconds": round(math.expm1(mean_log), 1),
+                "category": "fast" if math.expm1(mean_log) < 600 else "deliberate",
+            }
+        )
+        profile.decision_speed_profile = speed
+    opened = interaction_data.get("explanation_opened")
+    if opened is not None:
+        seen = patterns.setdefault("explanations", {"opened": 0, "sessions": 0})
+        seen["sessions"] += 1
+        seen["opened"] += int(bool(opened))
+        profile.explanation_preference = (
+            ExplanationPreference.DETAILED if seen["opened"] * 2 > seen["sessions"] else ExplanationPreference.SUMMARY
+        )
+    patterns["views"] = int(patterns.get("views", 0)) + len(viewed)
+
+    if chosen is not None:
+        chosen_id, position = chosen
+        prior = profile.prior_state
+        position_bias = float(prior.get("position_bias", learning.DEFAULT_POSITION_BIAS))
+        state = state_from_json(profile.preference_state)
+        order_value = float(session.order_context.get("estimated_value", 0.0))
+        step_scale = risk_adjusted_step(order_value)
+        update = learning.choice_update(
+            state,
+            options,
+            position,
+            offsets=learning.position_offsets(len(options), position_bias),
+            step_scale=step_scale,
+        )
+        prior_state = state_from_json(prior)
+        profile.preference_state = state_to_json(update.state)
+        weights = learning.effective_weights(update.state)
+        profile.personal_weights = weights_json(weights)
+        profile.personal_confidence = round(learning.confidence(update.state, prior_state), 6)
+        profile.learning_velocity = round(step_scale * (1.0 - profile.personal_confidence), 6)
+        profile.weights_version += 1
+        profile.total_choices += 1
+        profile.average_choice_rank = round(
+            _running_mean(profile.average_choice_rank, profile.total_choices, position + 1), 4
+        )
+
+        # Risk tolerance: the share of shown options more reliable than the chosen one (0 = always the most
+        # reliable), and complexity comfort: the complexity of the orders placed, both as running averages.
+        reliability = options[:, FACTORS.index("reliability")]
+        riskiness = float(np.mean(reliability > reliability[position] + 1e-9))
+        rate = max(1.0 / (profile.total_choices + 1), 0.1)
+        profile.risk_tolerance = round(
+            float(np.clip(profile.risk_tolerance + rate * (riskiness - profile.risk_tolerance), 0, 1)), 6
+        )
+        complexity = COMPLEXITY_LEVELS.get(session.order_context.get("complexity_level"), 0.5)
+        profile.complexity_comfort_level = round(
+            float(
+                np.clip(profile.complexity_comfort_level + rate * (complexity - profile.complexity_comfort_level), 0, 1)
+            ),
+            6,
+        )
+
+        _pattern(patterns, "manufacturers", chosen_id)["chosen"] += 1
+        candidate = next(c for c in session.candidates if int(c["manufacturer_id"]) == chosen_id)
+        _pattern(patterns, "regions", candidate["region"])["chosen"] += 1
+        _pattern(patterns, "processes", session.order_context.get("process", "unknown"))["chosen"] += 1
+        for rejected in (choice_data or {}).get("rejected_manufacturer_ids", ()):
+            _pattern(patterns, "manufacturers", rejected)["rejected"] += 1
+
+        sessions = RecommendationSession.objects.filter(customer=customer).count()
+        profile.recommendation_acceptance_rate = round(min(profile.total_choices / max(sessions, 1), 1.0), 6)
+        evolution = list(profile.preference_evolution)
+        evolution.append(
+            {
+                "at": now.isoformat(),
+                "version": profile.weights_version,
+                "weights": profile.personal_weights,
+                "confidence": profile.personal_confidence,
+            }
+        )
+        profile.preference_evolution = evolution[-EVOLUTION_SNAPSHOTS:]
+        summary.update(
+            {
+                "step_norm": round(update.step_norm, 6),
+                "clipped": update.clipped,
+                "chosen_probability": round(update.probabilities[position], 6),
+                "weights_after": profile.personal_weights,
+                "confidence": profile.personal_confidence,
+            }
+        )
+
+    profile.behavior_patterns = patterns
+    profile.save()
+    interaction = Interaction.objects.create(
+        customer=customer,
+        session=session,
+        event_id=event_id,
+        interaction_data=interaction_data,
+        choice_data=choice_data,
+        chosen_manufacturer_id=chosen[0] if chosen else None,
+        chosen_rank=chosen[1] + 1 if chosen else None,
+        time_to_decision_seconds=seconds,
+        update_summary=summary,
+        created_at=now,
+    )
+    return FeedbackResult(interaction, profile, duplicate=False)

@@ -1,0 +1,10 @@
+from celery import shared_task
+from django.db import OperationalError
+
+from personalization.services import segment_preferences_recompute
+
+
+@shared_task(acks_late=True, autoretry_for=(OperationalError,), retry_backoff=True, max_retries=5)
+def segment_preferences_recompute_task() -> list[dict]:
+    """Refit every segment's prior from the decision log. Idempotent: it rewrites one row per segment."""
+    return [result.__dict__ for result in segment_preferences_recompute()]
