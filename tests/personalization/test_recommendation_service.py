@@ -1,22 +1,32 @@
+import dataclasses
 import json
+import random
+import uuid
+from datetime import timedelta
+from types import SimpleNamespace
 
 import numpy as np
 import pytest
+from django.utils import timezone
 
 from core.errors import DomainError
 from marketplace import scoring
 from marketplace.selectors import catalog_get
 from marketplace.services import manufacturer_update
 from marketplace.vocabulary import FACTORS
+from personalization import learning, policy
 from personalization.api.serializers import RecommendationResponseSerializer, recommendation_response_data
-from personalization.models import RecommendationSession
+from personalization.models import CustomerPersonalizationProfile, ExplanationPreference, RecommendationSession
 from personalization.services import (
     Preferences,
     customer_order_get,
     order_context_from_order,
+    profile_get_or_create,
     recommendation_create,
     strategy_weights,
 )
+from personalization.services import recommendations as recommendations_module
+from personalization.services.profiles import state_from_json
 from tests.factories import ManufacturerFactory, OrderFactory
 
 ORDER = scoring.OrderContext(
@@ -28,6 +38,30 @@ ORDER = scoring.OrderContext(
     timeline_urgency=0.5,
     delivery_region="western_europe",
 )
+SEGMENT_WEIGHTS = scoring.STRATEGIES["balanced"]  # the default prior of a segment with no fitted preferences
+
+
+def fix_session_ids(monkeypatch, *ids: uuid.UUID) -> None:
+    """The next sessions get these ids (by default the exploration is seeded from the session id)."""
+    queue = list(ids)
+    monkeypatch.setattr(recommendations_module, "uuid", SimpleNamespace(uuid4=lambda: queue.pop(0)))
+
+
+def seeded_uuid(generator: random.Random) -> uuid.UUID:
+    return uuid.UUID(int=generator.getrandbits(128), version=4)
+
+
+@pytest.fixture
+def twelve_manufacturers(db):
+    return [ManufacturerFactory(quality_score=0.5 + 0.04 * i, cost_index=0.6 + 0.1 * i) for i in range(12)]
+
+
+def profile_with(customer, **fields) -> CustomerPersonalizationProfile:
+    profile = profile_get_or_create(customer=customer)
+    for name, value in fields.items():
+        setattr(profile, name, value)
+    profile.save()
+    return profile
 
 
 @pytest.mark.parametrize(("goal", "strategy"), list(scoring.GOAL_STRATEGY.items()))
@@ -76,14 +110,24 @@ def test_recommendation_create_logs_exactly_what_it_returns(customer):
             "manufacturer_id": i.manufacturer_id,
             "rank": i.rank,
             "score": i.score,
+            "region": i.region,
             "features": i.features,
             "contributions": i.contributions,
+            "pattern_boost": i.pattern_boost,
+            "position_propensity": 1.0,
         }
         for i in result.items
     ]
     assert session.eligible_count == 3
-    assert session.weights == pytest.approx(dict(zip(FACTORS, scoring.STRATEGIES["cost_focused"])))
+    expected = (1 - policy.GOAL_TILT) * SEGMENT_WEIGHTS + policy.GOAL_TILT * scoring.STRATEGIES["cost_focused"]
+    assert session.weights == pytest.approx(dict(zip(FACTORS, expected)), abs=1e-6)
+    assert session.algorithm_used == "segment_prior"
+    assert session.customer_class == "new"
+    assert session.log_propensity == 0.0
+    assert session.exploration_temperature == policy.TEMPERATURE_MAX
     assert session.catalog_version == catalog_get().version
+    for item in result.items:
+        assert item.score == pytest.approx(sum(item.contributions.values()) + item.pattern_boost, abs=1e-5)
 
 
 @pytest.mark.django_db
@@ -143,3 +187,186 @@ def test_the_fast_response_body_equals_what_the_documented_serializer_gives(cust
 
     assert len(result.items) == 2
     assert json.loads(json.dumps(recommendation_response_data(result))) == json.loads(json.dumps(documented))
+
+
+# --- the personalized pipeline ---------------------------------------------------------------------------------
+
+
+@pytest.mark.django_db
+def test_a_fresh_customer_gets_a_profile_from_its_segment_prior_and_is_ranked_as_new(customer):
+    ManufacturerFactory()
+
+    result = recommendation_create(customer=customer, order_context=ORDER)
+
+    profile = CustomerPersonalizationProfile.objects.get(customer=customer)
+    assert profile.personal_weights == pytest.approx(dict(zip(FACTORS, SEGMENT_WEIGHTS)), abs=1e-6)
+    assert profile.personal_confidence == 0.0
+    assert profile.weights_version == 0
+    session = result.session
+    assert session.algorithm_used == "segment_prior"
+    assert session.customer_class == "new"
+    assert session.personalization_level == 0.0
+    assert session.weights_version == "profile:v0"
+    assert session.weights == pytest.approx(dict(zip(FACTORS, SEGMENT_WEIGHTS)), abs=1e-6)
+
+
+@pytest.mark.django_db
+def test_an_established_customer_is_ranked_by_its_personal_weights_and_explored_less(customer):
+    ManufacturerFactory()
+    learnt = dict(profile_get_or_create(customer=customer).preference_state)
+    mean = state_from_json(learnt).mean_array
+    mean[: learning.N_FACTORS] = [2.0, 10.0, 1.0, 5.0, 1.0, 1.0]  # a customer who learnt to value quality
+    profile_with(
+        customer,
+        preference_state={**learnt, "mean": mean.tolist()},
+        personal_confidence=0.8,
+        total_choices=30,
+        weights_version=30,
+        last_interaction_at=timezone.now(),
+    )
+
+    result = recommendation_create(customer=customer, order_context=ORDER)
+
+    session = result.session
+    assert session.algorithm_used == "personalized"
+    assert session.customer_class == "established"
+    assert session.personalization_level == 0.8
+    assert session.weights_version == "profile:v30"
+    assert session.weights == pytest.approx(dict(zip(FACTORS, np.array([2, 10, 1, 5, 1, 1]) / 20)), abs=1e-6)
+    temperature = policy.TEMPERATURE_MIN + (policy.TEMPERATURE_MAX - policy.TEMPERATURE_MIN) * 0.2
+    assert session.exploration_temperature == pytest.approx(temperature)
+    assert session.optimization_reasoning == "Personal weights learnt from your choices (30 choices, confidence 0.80)."
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize(
+    ("fields", "reason"),
+    [
+        ({"recent_satisfaction": [4, 2], "average_satisfaction": 3.0}, "the last rating was 2 of 5"),
+        ({"last_interaction_at_days_ago": 90}, "no activity for 90 days"),
+    ],
+    ids=["low-rating", "inactive"],
+)
+def test_an_at_risk_customer_gets_the_retention_focus_at_minimal_exploration(customer, fields, reason):
+    ManufacturerFactory()
+    fields = dict(fields)
+    days = fields.pop("last_interaction_at_days_ago", 1)
+    profile_with(
+        customer,
+        personal_confidence=0.9,
+        total_choices=30,
+        last_interaction_at=timezone.now() - timedelta(days=days),
+        **fields,
+    )
+
+    result = recommendation_create(customer=customer, order_context=ORDER)
+
+    session = result.session
+    assert session.algorithm_used == "retention_focus"
+    assert session.customer_class == "at_risk"
+    assert session.exploration_temperature == policy.TEMPERATURE_MIN
+    assert session.personalization_level == pytest.approx(1 - policy.RETENTION_TILT)
+    expected = (1 - policy.RETENTION_TILT) * SEGMENT_WEIGHTS + policy.RETENTION_TILT * policy.RETENTION_WEIGHTS
+    assert session.weights == pytest.approx(dict(zip(FACTORS, expected)), abs=1e-6)
+    assert session.optimization_reasoning.startswith(f"Retention focus ({reason}): ")
+
+
+@pytest.mark.django_db
+def test_an_order_beyond_the_customers_complexity_comfort_weighs_quality_reliability_and_capability_more(customer):
+    ManufacturerFactory()
+    order = dataclasses.replace(ORDER, complexity_level="highly_complex")  # 1.0 against a comfort of 0.5
+
+    result = recommendation_create(customer=customer, order_context=order)
+
+    expected = 0.8 * SEGMENT_WEIGHTS + 0.2 * policy.COMPLEXITY_WEIGHTS
+    assert result.session.weights == pytest.approx(dict(zip(FACTORS, expected)), abs=1e-6)
+    assert "more complex than you usually place" in result.session.optimization_reasoning
+
+
+@pytest.mark.django_db
+def test_a_manufacturer_that_worked_for_the_customer_is_boosted_and_the_boost_is_in_its_score(customer):
+    worked = ManufacturerFactory(completed_orders=500)
+    other = ManufacturerFactory(completed_orders=500)
+    patterns = {"manufacturers": {str(worked.id): {"chosen": 3, "rejected": 0, "successes": 3, "failures": 0}}}
+    profile_with(customer, behavior_patterns=patterns, risk_tolerance=1.0)
+
+    result = recommendation_create(customer=customer, order_context=ORDER)
+
+    items = {item.manufacturer_id: item for item in result.items}
+    assert items[worked.id].pattern_boost == pytest.approx(policy.SUCCESS_BOOST * 3 / 5, abs=1e-6)
+    assert items[other.id].pattern_boost == 0.0
+    assert [item.manufacturer_id for item in result.items] == [worked.id, other.id]  # identical but for the record
+    for item in result.items:
+        assert item.score == pytest.approx(sum(item.contributions.values()) + item.pattern_boost, abs=1e-5)
+    assert "Your history adds 0.012." in items[worked.id].explanation
+
+
+@pytest.mark.django_db
+def test_a_risk_averse_customer_sees_the_proven_manufacturer_first(customer):
+    newcomer = ManufacturerFactory(completed_orders=0)
+    proven = ManufacturerFactory(completed_orders=200)
+    profile_with(customer, risk_tolerance=0.0)
+
+    result = recommendation_create(customer=customer, order_context=ORDER)
+
+    assert [item.manufacturer_id for item in result.items] == [proven.id, newcomer.id]
+    assert result.items[1].pattern_boost == pytest.approx(-policy.RISK_PENALTY, abs=1e-6)
+
+
+@pytest.mark.django_db
+def test_a_customer_who_prefers_detail_gets_the_breakdown_of_each_score(customer):
+    ManufacturerFactory()
+    profile_with(customer, explanation_preference=ExplanationPreference.DETAILED)
+
+    result = recommendation_create(customer=customer, order_context=ORDER)
+
+    explanation = result.items[0].explanation
+    assert explanation.startswith("Ranked #1 mainly for ")
+    assert " Breakdown: " in explanation
+    assert all(f"(weight {w:.2f} x value" in explanation for w in SEGMENT_WEIGHTS)
+
+
+@pytest.mark.django_db
+def test_the_same_exploration_seed_shows_the_same_list_and_another_seed_another(customer, twelve_manufacturers):
+    first = recommendation_create(customer=customer, order_context=ORDER, limit=12, exploration_seed=11)
+    again = recommendation_create(customer=customer, order_context=ORDER, limit=12, exploration_seed=11)
+    other = recommendation_create(customer=customer, order_context=ORDER, limit=12, exploration_seed=12)
+
+    assert first.session.id != again.session.id
+    assert [i.manufacturer_id for i in again.items] == [i.manufacturer_id for i in first.items]
+    assert again.session.candidates == first.session.candidates
+    assert again.session.log_propensity == first.session.log_propensity < 0
+    assert [i.manufacturer_id for i in other.items] != [i.manufacturer_id for i in first.items]
+    top = policy.EXPLOIT_POSITIONS
+    assert [i.manufacturer_id for i in other.items][:top] == [i.manufacturer_id for i in first.items][:top]
+
+
+@pytest.mark.django_db
+def test_the_session_log_replays_the_shown_list_by_exploring_its_scores_with_the_seed_drawn_from_its_id(
+    customer, twelve_manufacturers, monkeypatch
+):
+    generator = random.Random(5)
+    ids = [seeded_uuid(generator) for _ in range(6)]
+    fix_session_ids(monkeypatch, *ids)
+    catalog = catalog_get()
+    tails = set()
+    for session_id in ids:
+        session = recommendation_create(customer=customer, order_context=ORDER, limit=12).session
+        shown = [c["manufacturer_id"] for c in session.candidates]
+
+        # Every eligible manufacturer was shown, so the log holds every score the exploration drew from.
+        logged = {c["manufacturer_id"]: c["score"] for c in session.candidates}
+        scores = np.array([logged[int(m)] for m in catalog.ids])
+        replay = policy.explore(
+            scores, 12, temperature=session.exploration_temperature, rng=np.random.default_rng(session.exploration_seed)
+        )
+
+        assert session.id == session_id
+        assert session.exploration_seed == session_id.int >> 65  # drawn from the session id
+        assert [int(catalog.ids[p]) for p in replay.positions] == shown
+        assert list(replay.position_propensities) == pytest.approx(
+            [c["position_propensity"] for c in session.candidates], abs=1e-4
+        )
+        assert replay.log_propensity == pytest.approx(session.log_propensity, abs=1e-3)
+        tails.add(tuple(shown[policy.EXPLOIT_POSITIONS :]))
+    assert len(tails) > 1  # other ids, other explored lists

@@ -1,4 +1,8 @@
 import json
+import math
+import random
+import uuid
+from types import SimpleNamespace
 
 import numpy as np
 import pytest
@@ -8,7 +12,9 @@ from marketplace import scoring
 from marketplace.selectors import catalog_get
 from marketplace.services import manufacturer_update
 from marketplace.vocabulary import FACTORS
+from personalization import policy
 from personalization.models import RecommendationSession
+from personalization.services import recommendations
 from tests.factories import ManufacturerFactory, OrderFactory
 
 URL = "/api/v1/advanced-personalization/recommendations/personalized"
@@ -30,7 +36,15 @@ GOAL_STRATEGIES = [
     ("speed", "speed_focused"),
 ]
 
+# A fresh customer of a segment with no fitted preferences starts from the default prior: the balanced weights.
+SEGMENT_WEIGHTS = scoring.STRATEGIES["balanced"]
+NEW_CUSTOMER_REASON = (
+    "New customer (0 choices so far, confidence 0.00): your segment's preferences, adjusted by the few choices "
+    "you made, with more exploration below the top three."
+)
 NO_ELIGIBLE_REASON = "No active manufacturer meets the hard filters (process, capacity, minimum order value"
+# The factory's manufacturers have 10 completed orders; a fresh customer's risk tolerance is 0.5.
+FRESH_CUSTOMER_BOOST = -policy.RISK_PENALTY * 0.5 * math.exp(-10 / policy.TRACK_RECORD_ORDERS)
 
 
 def _without(mapping: dict, key: str) -> dict:
@@ -59,6 +73,33 @@ def ranked_ids(response) -> list[int]:
     return [item["manufacturer"]["id"] for item in response.json()["recommendations"]]
 
 
+def goal_weights(strategy: str) -> np.ndarray:
+    """The weights of a fresh customer under a goal: the segment's, tilted GOAL_TILT toward the goal's strategy."""
+    if strategy == "balanced":
+        return SEGMENT_WEIGHTS
+    return (1 - policy.GOAL_TILT) * SEGMENT_WEIGHTS + policy.GOAL_TILT * scoring.STRATEGIES[strategy]
+
+
+def scores_by_id(response) -> dict[int, float]:
+    return {item["manufacturer"]["id"]: item["score"] for item in response.json()["recommendations"]}
+
+
+@pytest.fixture(autouse=True)
+def seeded_session_ids(monkeypatch):
+    """Session ids, which seed the exploration, from a seeded generator: every run explores the same lists."""
+    generator = random.Random(2024)
+    monkeypatch.setattr(
+        recommendations, "uuid", SimpleNamespace(uuid4=lambda: uuid.UUID(int=generator.getrandbits(128), version=4))
+    )
+
+
+@pytest.fixture
+def no_exploration(monkeypatch):
+    """Exploration at temperature 0: the whole list is the ranking by score."""
+    monkeypatch.setattr(policy, "TEMPERATURE_MAX", 0.0)
+    monkeypatch.setattr(policy, "TEMPERATURE_MIN", 0.0)
+
+
 @pytest.fixture
 def varied_catalog(db):
     """Manufacturers that each win under a different goal, plus one that cannot do the process."""
@@ -69,6 +110,16 @@ def varied_catalog(db):
         "far": ManufacturerFactory(country="CN", region="east_asia", latitude=31.0, longitude=121.0),
         "balanced": ManufacturerFactory(cost_index=1.1, quality_score=0.8, certifications=["iso_9001", "as9100"]),
         "casting_only": ManufacturerFactory(processes=["casting"], materials=["aluminium"]),
+    }
+
+
+@pytest.fixture
+def specialists(db):
+    """Three manufacturers close enough under the segment's weights for a goal's 30% tilt to decide the top."""
+    return {
+        "cheap": ManufacturerFactory(cost_index=0.6, quality_score=0.75),
+        "premium": ManufacturerFactory(cost_index=1.3, quality_score=0.99, on_time_delivery_rate=0.97),
+        "fast": ManufacturerFactory(cost_index=1.1, quality_score=0.78, avg_lead_time_days=4.0),
     }
 
 
@@ -87,7 +138,8 @@ def test_recommendations_rank_capable_manufacturers_and_explain_each(api_client)
     body = response.json()
     assert [r["rank"] for r in body["recommendations"]] == [1, 2]
     assert body["recommendations"][0]["manufacturer"]["id"] == best.id
-    assert body["personalization_metadata"]["algorithm_used"] == "quality_focused"
+    assert body["personalization_metadata"]["algorithm_used"] == "segment_prior"
+    assert body["personalization_metadata"]["customer_class"] == "new"
     assert body["session_id"]
 
 
@@ -100,7 +152,15 @@ def test_response_has_every_documented_field_with_all_six_factors(api_client, va
     assert set(body) == {"recommendations", "personalization_metadata", "session_id", "timestamp"}
     assert len(body["recommendations"]) == 5
     for item in body["recommendations"]:
-        assert set(item) == {"manufacturer", "rank", "score", "factor_contributions", "factor_values", "explanation"}
+        assert set(item) == {
+            "manufacturer",
+            "rank",
+            "score",
+            "factor_contributions",
+            "factor_values",
+            "pattern_boost",
+            "explanation",
+        }
         assert set(item["manufacturer"]) == {"id", "name", "country", "region"}
         assert list(item["factor_contributions"]) == list(FACTORS)
         assert list(item["factor_values"]) == list(FACTORS)
@@ -114,12 +174,14 @@ def test_response_has_every_documented_field_with_all_six_factors(api_client, va
         "region": "east_asia",
     }
     assert body["personalization_metadata"] == {
-        "algorithm_used": "balanced",
+        "algorithm_used": "segment_prior",
+        "customer_class": "new",
         "personalization_level": 0.0,
         "personal_confidence": 0.0,
+        "exploration_temperature": policy.TEMPERATURE_MAX,
         "ab_test_active": False,
-        "optimization_reasoning": "Optimization goal 'balanced' selects the balanced strategy.",
-        "weights_version": "base:balanced",
+        "optimization_reasoning": NEW_CUSTOMER_REASON,
+        "weights_version": "profile:v0",
         "eligible_candidates": 5,
     }
     session = RecommendationSession.objects.get()
@@ -128,29 +190,43 @@ def test_response_has_every_documented_field_with_all_six_factors(api_client, va
 
 
 @pytest.mark.django_db
-def test_each_score_is_the_sum_of_its_factor_contributions_and_each_contribution_is_weight_times_value(
+def test_each_score_is_its_factor_contributions_plus_its_pattern_boost_and_each_contribution_is_weight_times_value(
     api_client, varied_catalog
 ):
     response = recommend(api_client, {"order_context": ORDER_CONTEXT, "optimization_goal": "speed"})
 
     assert response.status_code == 200, response.json()
-    weights = dict(zip(FACTORS, scoring.STRATEGIES["speed_focused"]))
+    weights = dict(zip(FACTORS, goal_weights("speed_focused")))
     for item in response.json()["recommendations"]:
-        assert item["score"] == pytest.approx(sum(item["factor_contributions"].values()), abs=1e-5)
+        assert item["pattern_boost"] == pytest.approx(FRESH_CUSTOMER_BOOST, abs=1e-6)
+        expected_score = sum(item["factor_contributions"].values()) + item["pattern_boost"]
+        assert item["score"] == pytest.approx(expected_score, abs=1e-5)
         for factor in FACTORS:
             expected = weights[factor] * item["factor_values"][factor]
             assert item["factor_contributions"][factor] == pytest.approx(expected, abs=1e-5)
 
 
 @pytest.mark.django_db
-def test_ranks_run_from_one_in_descending_score(api_client, varied_catalog):
+def test_ranks_run_from_one_and_the_top_three_are_the_best_by_score(api_client, varied_catalog):
     response = recommend(api_client, {"order_context": ORDER_CONTEXT})
 
     items = response.json()["recommendations"]
+    assert len(items) == 5
     assert [i["rank"] for i in items] == list(range(1, len(items) + 1))
     scores = [i["score"] for i in items]
-    assert scores == sorted(scores, reverse=True)
+    assert scores[: policy.EXPLOIT_POSITIONS] == sorted(scores, reverse=True)[: policy.EXPLOIT_POSITIONS]
+    assert all(score <= scores[policy.EXPLOIT_POSITIONS - 1] for score in scores[policy.EXPLOIT_POSITIONS :])
     assert len(set(scores)) > 1
+
+
+@pytest.mark.django_db
+def test_without_exploration_the_whole_list_is_in_descending_score(api_client, varied_catalog, no_exploration):
+    response = recommend(api_client, {"order_context": ORDER_CONTEXT})
+
+    scores = [i["score"] for i in response.json()["recommendations"]]
+    assert len(scores) == 5
+    assert scores == sorted(scores, reverse=True)
+    assert response.json()["personalization_metadata"]["exploration_temperature"] == 0.0
 
 
 @pytest.mark.django_db
@@ -162,37 +238,75 @@ def test_identical_manufacturers_are_ranked_by_catalog_order(api_client):
     assert ranked_ids(response) == [first.id, second.id, third.id]
 
 
+def base_ranking(weights: np.ndarray, limit: int = 10) -> scoring.Ranking:
+    order = scoring.OrderContext(delivery_region=ORDER_CONTEXT["region"], **_without(ORDER_CONTEXT, "region"))
+    return scoring.rank(catalog_get(), order, weights, limit=limit)
+
+
 @pytest.mark.django_db
 @pytest.mark.parametrize(("goal", "strategy"), GOAL_STRATEGIES)
-def test_optimization_goal_selects_its_strategy_and_ranks_as_the_base_scoring_does(
+def test_optimization_goal_tilts_the_segment_weights_30_percent_toward_its_strategy(
     api_client, varied_catalog, goal, strategy
 ):
     response = recommend(api_client, {"order_context": ORDER_CONTEXT, "optimization_goal": goal})
 
     assert response.status_code == 200, response.json()
     metadata = response.json()["personalization_metadata"]
-    assert metadata["algorithm_used"] == strategy
-    assert metadata["weights_version"] == f"base:{strategy}"
-    assert metadata["optimization_reasoning"] == f"Optimization goal '{goal}' selects the {strategy} strategy."
-    order = scoring.OrderContext(delivery_region=ORDER_CONTEXT["region"], **_without(ORDER_CONTEXT, "region"))
+    assert metadata["algorithm_used"] == "segment_prior"
+    assert metadata["weights_version"] == "profile:v0"
+    tilt = f" Optimization goal '{goal}' pulls 30% toward the {strategy} strategy."
+    assert metadata["optimization_reasoning"] == NEW_CUSTOMER_REASON + ("" if goal == "balanced" else tilt)
+    session = RecommendationSession.objects.get()
+    assert session.weights == pytest.approx(dict(zip(FACTORS, goal_weights(strategy))), abs=1e-6)
+    # The top three are the base scoring's under those weights; every item scores its features by them.
+    expected = base_ranking(goal_weights(strategy))
     catalog = catalog_get()
-    expected = scoring.rank(catalog, order, scoring.STRATEGIES[strategy], limit=10)
-    assert ranked_ids(response) == [int(catalog.ids[row]) for row in expected.rows]
-    assert [i["score"] for i in response.json()["recommendations"]] == pytest.approx(expected.scores.tolist(), abs=1e-6)
+    top = policy.EXPLOIT_POSITIONS
+    assert ranked_ids(response)[:top] == [int(catalog.ids[row]) for row in expected.rows[:top]]
+    by_id = dict(zip((int(catalog.ids[row]) for row in expected.rows), expected.scores.tolist()))
+    for item in response.json()["recommendations"]:
+        assert item["score"] == pytest.approx(by_id[item["manufacturer"]["id"]] + item["pattern_boost"], abs=1e-5)
 
 
 @pytest.mark.django_db
-def test_goals_change_who_ranks_first(api_client, varied_catalog):
+@pytest.mark.parametrize(("goal", "strategy"), GOAL_STRATEGIES)
+def test_without_exploration_the_whole_list_is_the_base_ranking_under_the_tilted_weights(
+    api_client, varied_catalog, no_exploration, goal, strategy
+):
+    response = recommend(api_client, {"order_context": ORDER_CONTEXT, "optimization_goal": goal})
+
+    expected = base_ranking(goal_weights(strategy))
+    catalog = catalog_get()
+    assert ranked_ids(response) == [int(catalog.ids[row]) for row in expected.rows]
+    scores = [i["score"] - i["pattern_boost"] for i in response.json()["recommendations"]]
+    assert scores == pytest.approx(expected.scores.tolist(), abs=1e-5)
+
+
+@pytest.mark.django_db
+def test_goals_change_who_ranks_first_among_manufacturers_the_segment_finds_close(api_client, specialists):
     tops = {
         goal: ranked_ids(recommend(api_client, {"order_context": ORDER_CONTEXT, "optimization_goal": goal}))[0]
         for goal in ("quality", "cost", "speed")
     }
 
     assert tops == {
-        "quality": varied_catalog["premium"].id,
-        "cost": varied_catalog["cheap"].id,
-        "speed": varied_catalog["fast"].id,
+        "quality": specialists["premium"].id,
+        "cost": specialists["cheap"].id,
+        "speed": specialists["fast"].id,
     }
+
+
+@pytest.mark.django_db
+def test_a_goal_tilts_rather_than_replaces_the_customers_weights(api_client, varied_catalog):
+    # The certified all-rounder stays first for a new customer whatever the goal: 70% of the weights are still
+    # the segment's. Under a goal's strategy alone, the premium, cheap and fast manufacturers would win.
+    catalog = catalog_get()
+    for goal, strategy in GOAL_STRATEGIES[1:]:
+        response = recommend(api_client, {"order_context": ORDER_CONTEXT, "optimization_goal": goal})
+
+        assert ranked_ids(response)[0] == varied_catalog["balanced"].id
+        alone = base_ranking(scoring.STRATEGIES[strategy], limit=1)
+        assert int(catalog.ids[alone.rows[0]]) != varied_catalog["balanced"].id
 
 
 @pytest.mark.django_db
@@ -228,16 +342,44 @@ def test_ten_recommendations_by_default_out_of_all_eligible(api_client, twelve_m
 
 
 @pytest.mark.django_db
-@pytest.mark.parametrize("limit", [1, 3, 50])
-def test_limit_caps_the_recommendations_at_the_top_of_the_full_ranking(api_client, twelve_manufacturers, limit):
+@pytest.mark.parametrize("limit", [1, 3, 5, 50])
+def test_limit_caps_the_recommendations_and_the_top_three_are_the_same_at_any_limit(
+    api_client, twelve_manufacturers, limit
+):
     full = ranked_ids(recommend(api_client, {"order_context": ORDER_CONTEXT, "limit": 50}))
 
     response = recommend(api_client, {"order_context": ORDER_CONTEXT, "limit": limit})
 
     assert response.status_code == 200, response.json()
     assert len(full) == 12
-    assert ranked_ids(response) == full[:limit]
+    shown = ranked_ids(response)
+    assert len(shown) == min(limit, 12)
+    assert len(set(shown)) == len(shown)
+    top = min(limit, policy.EXPLOIT_POSITIONS)
+    assert shown[:top] == full[:top]
     assert response.json()["personalization_metadata"]["eligible_candidates"] == 12
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize("limit", [1, 3, 5, 50])
+def test_without_exploration_limit_caps_the_recommendations_at_the_top_of_the_full_ranking(
+    api_client, twelve_manufacturers, no_exploration, limit
+):
+    full = ranked_ids(recommend(api_client, {"order_context": ORDER_CONTEXT, "limit": 50}))
+
+    response = recommend(api_client, {"order_context": ORDER_CONTEXT, "limit": limit})
+
+    assert ranked_ids(response) == full[:limit]
+
+
+@pytest.mark.django_db
+def test_below_the_top_three_the_list_is_explored_differently_by_each_session(api_client, twelve_manufacturers):
+    lists = [ranked_ids(recommend(api_client, {"order_context": ORDER_CONTEXT, "limit": 12})) for _ in range(8)]
+
+    top = policy.EXPLOIT_POSITIONS
+    assert len({tuple(shown[:top]) for shown in lists}) == 1
+    assert len({tuple(shown[top:]) for shown in lists}) > 1
+    assert all(sorted(shown) == sorted(lists[0]) for shown in lists)
 
 
 @pytest.mark.django_db
@@ -264,10 +406,16 @@ def test_one_session_is_written_with_what_was_shown(api_client, customer, varied
     assert session.order is None
     assert session.source == RecommendationSession.Source.API
     assert session.optimization_goal == "cost"
-    assert session.algorithm_used == "cost_focused"
-    assert session.weights_version == "base:cost_focused"
-    assert session.weights == pytest.approx(dict(zip(FACTORS, scoring.STRATEGIES["cost_focused"])))
+    assert session.algorithm_used == "segment_prior"
+    assert session.customer_class == "new"
+    assert session.personalization_level == 0.0
+    assert session.personal_confidence == 0.0
+    assert session.weights_version == "profile:v0"
+    assert session.weights == pytest.approx(dict(zip(FACTORS, goal_weights("cost_focused"))), abs=1e-6)
     assert session.propensity == 1.0
+    assert session.exploration_temperature == policy.TEMPERATURE_MAX
+    assert session.log_propensity == 0.0  # only the top three were shown: nothing was explored
+    assert session.exploration_seed == session.id.int >> 65
     assert session.eligible_count == 5 == body["personalization_metadata"]["eligible_candidates"]
     assert session.catalog_version == catalog_get().version
     assert session.order_context == {
@@ -280,12 +428,31 @@ def test_one_session_is_written_with_what_was_shown(api_client, customer, varied
             "manufacturer_id": item["manufacturer"]["id"],
             "rank": item["rank"],
             "score": item["score"],
+            "region": item["manufacturer"]["region"],
             "features": item["factor_values"],
             "contributions": item["factor_contributions"],
+            "pattern_boost": item["pattern_boost"],
+            "position_propensity": 1.0,
         }
         for item in body["recommendations"]
     ]
     assert len(session.candidates) == 3
+
+
+@pytest.mark.django_db
+def test_session_logs_the_propensity_of_every_explored_position(api_client, twelve_manufacturers):
+    response = recommend(api_client, {"order_context": ORDER_CONTEXT, "limit": 8})
+
+    session = RecommendationSession.objects.get(id=response.json()["session_id"])
+    propensities = [c["position_propensity"] for c in session.candidates]
+    assert len(propensities) == 8
+    assert propensities[: policy.EXPLOIT_POSITIONS] == [1.0] * policy.EXPLOIT_POSITIONS
+    assert all(0 < p < 1 for p in propensities[policy.EXPLOIT_POSITIONS :])
+    assert session.log_propensity < 0
+    assert session.log_propensity == pytest.approx(sum(math.log(p) for p in propensities), abs=1e-4)
+    assert session.exploration_temperature == policy.TEMPERATURE_MAX
+    assert [c["region"] for c in session.candidates] == ["western_europe"] * 8
+    assert [c["manufacturer_id"] for c in session.candidates] == ranked_ids(response)
 
 
 @pytest.mark.django_db
@@ -416,7 +583,9 @@ def test_excluding_an_id_that_is_not_in_the_catalog_changes_nothing(api_client, 
     )
 
     assert excluded.status_code == 200, excluded.json()
-    assert ranked_ids(excluded) == ranked_ids(plain)
+    assert ranked_ids(excluded)[: policy.EXPLOIT_POSITIONS] == ranked_ids(plain)[: policy.EXPLOIT_POSITIONS]
+    assert scores_by_id(excluded) == scores_by_id(plain)
+    assert len(scores_by_id(plain)) == 5
 
 
 @pytest.mark.django_db
@@ -445,18 +614,23 @@ def test_stated_factor_importance_takes_half_the_weights_and_can_change_the_top(
     )
 
     assert stated.status_code == 200, stated.json()
-    assert ranked_ids(plain)[0] == varied_catalog["premium"].id
+    assert ranked_ids(plain)[0] == varied_catalog["balanced"].id
     assert ranked_ids(stated)[0] == varied_catalog["cheap"].id
     metadata = stated.json()["personalization_metadata"]
-    assert metadata["algorithm_used"] == "quality_focused"
-    assert metadata["weights_version"] == "base:quality_focused+stated"
-    assert "Your stated importance of cost_fit takes 50% of the weights." in metadata["optimization_reasoning"]
-    expected = 0.5 * scoring.STRATEGIES["quality_focused"] + 0.5 * np.array([1.0, 0, 0, 0, 0, 0])
+    assert metadata["algorithm_used"] == "segment_prior"
+    assert metadata["weights_version"] == "profile:v0"
+    assert metadata["optimization_reasoning"].endswith(
+        "Optimization goal 'quality' pulls 30% toward the quality_focused strategy. "
+        "Your stated importance of cost_fit takes 50% of the weights."
+    )
+    expected = 0.5 * goal_weights("quality_focused") + 0.5 * np.array([1.0, 0, 0, 0, 0, 0])
     session = RecommendationSession.objects.get(id=stated.json()["session_id"])
-    assert session.weights == pytest.approx(dict(zip(FACTORS, expected)))
+    assert session.weights == pytest.approx(dict(zip(FACTORS, expected)), abs=1e-6)
     assert sum(session.weights.values()) == pytest.approx(1.0)
     top = stated.json()["recommendations"][0]
-    assert top["factor_contributions"]["cost_fit"] == pytest.approx(expected[0] * top["factor_values"]["cost_fit"])
+    assert top["factor_contributions"]["cost_fit"] == pytest.approx(
+        expected[0] * top["factor_values"]["cost_fit"], abs=1e-6
+    )
 
 
 @pytest.mark.django_db
@@ -471,17 +645,19 @@ def test_stated_importance_is_normalised_across_the_named_factors(api_client, va
 
     session = RecommendationSession.objects.get(id=response.json()["session_id"])
     stated = np.array([0, 0, 0.75, 0, 0.25, 0])
-    assert session.weights == pytest.approx(dict(zip(FACTORS, 0.5 * scoring.STRATEGIES["balanced"] + 0.5 * stated)))
+    assert session.weights == pytest.approx(dict(zip(FACTORS, 0.5 * SEGMENT_WEIGHTS + 0.5 * stated)), abs=1e-6)
 
 
 @pytest.mark.django_db
-def test_all_zero_factor_importance_leaves_the_base_weights(api_client, varied_catalog):
+def test_all_zero_factor_importance_leaves_the_segment_weights(api_client, varied_catalog):
     response = recommend(
         api_client, {"order_context": ORDER_CONTEXT, "customer_preferences": {"factor_importance": {"cost_fit": 0}}}
     )
 
     assert response.status_code == 200, response.json()
-    assert response.json()["personalization_metadata"]["weights_version"] == "base:balanced"
+    assert response.json()["personalization_metadata"]["optimization_reasoning"] == NEW_CUSTOMER_REASON
+    session = RecommendationSession.objects.get()
+    assert session.weights == pytest.approx(dict(zip(FACTORS, SEGMENT_WEIGHTS)), abs=1e-6)
 
 
 @pytest.mark.django_db
@@ -773,9 +949,7 @@ def test_no_eligible_manufacturer_is_an_empty_list_that_says_why(api_client, man
     body = response.json()
     assert body["recommendations"] == []
     assert body["personalization_metadata"]["eligible_candidates"] == 0
-    assert body["personalization_metadata"]["optimization_reasoning"] == (
-        f"Optimization goal 'balanced' selects the balanced strategy. {NO_ELIGIBLE_REASON})."
-    )
+    assert body["personalization_metadata"]["optimization_reasoning"] == f"{NEW_CUSTOMER_REASON} {NO_ELIGIBLE_REASON})."
     session = RecommendationSession.objects.get()
     assert session.candidates == []
     assert session.eligible_count == 0
