@@ -19,6 +19,7 @@ demo: venv
 	@mkdir -p var
 	$(PY) manage.py migrate --noinput
 	$(PY) manage.py simulate_marketplace --manufacturers 500 --customers 300 --days 180 --seed 42
+	$(PY) manage.py personalization_rebuild
 	$(PY) manage.py setup_periodic_tasks
 	$(PY) manage.py demo_accounts
 	./scripts/demo_serve.sh

@@ -8,8 +8,9 @@ from django.db import transaction
 from django.utils import timezone
 
 from core.errors import DomainError
-from marketplace.models import CustomerAccount, Manufacturer, Order, OrderStatus
+from marketplace.models import Certification, CustomerAccount, Manufacturer, Material, Order, OrderStatus, Process
 from marketplace.selectors import catalog_invalidate
+from marketplace.vocabulary import CERTIFICATIONS, MATERIALS, PROCESS_MATERIALS, PROCESSES
 
 MANUFACTURER_RELATIONS = ("processes", "materials", "certifications")
 
@@ -104,3 +105,16 @@ def order_transition(*, order: Order, to_status: str) -> Order:
         fields.append(STATUS_TIMESTAMP[to_status])
     order.save(update_fields=fields)
     return order
+
+
+@transaction.atomic
+def reference_data_ensure() -> None:
+    """The capability vocabulary of marketplace/vocabulary.py in its tables (what migration 0002 seeds).
+    Idempotent; for databases emptied by a flush, such as after a transactional test."""
+    for code, name in PROCESSES.items():
+        Process.objects.update_or_create(code=code, defaults={"name": name})
+    for code, name in CERTIFICATIONS.items():
+        Certification.objects.update_or_create(code=code, defaults={"name": name})
+    for code, name in MATERIALS.items():
+        material, _ = Material.objects.update_or_create(code=code, defaults={"name": name})
+        material.processes.set([p for p, materials in PROCESS_MATERIALS.items() if code in materials])

@@ -28,7 +28,7 @@ from marketplace.vocabulary import FACTORS, REGIONS
 N_FACTORS = len(FACTORS)
 N_REGIONS = len(REGIONS)
 DIMENSIONS = N_FACTORS + N_REGIONS
-MAX_STEP_NORM = 6.0  # the largest change of beta one event may make (utility units)
+MAX_STEP_NORM = 3.0  # the largest change of beta one event may make (utility units; the scale is ~15-35)
 DEFAULT_POSITION_BIAS = 1.0
 
 

@@ -108,7 +108,7 @@ def best_strategy_on_record(performance: dict[str, tuple[int, int]]) -> tuple[st
         return None
     ranked = sorted(rated.items(), key=lambda item: -item[1])
     (best, rate), (_, runner_up) = ranked[0], ranked[1]
-    return (best, rate) if rate - runner_up >= 0.1 else None
+    return (best, rate) if rate - runner_up >= 0.1 - 1e-9 else None
 
 
 def choose_strategy(

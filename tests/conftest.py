@@ -15,6 +15,7 @@ from knox.models import AuthToken
 from rest_framework.test import APIClient
 
 from marketplace.selectors import _catalog_cache
+from marketplace.services import reference_data_ensure
 from tests.factories import CustomerAccountFactory, UserFactory
 
 
@@ -41,6 +42,15 @@ def pytest_collection_modifyitems(config, items) -> None:
         for item in items:
             if marker in item.keywords:
                 item.add_marker(pytest.mark.skip(reason=reason))
+
+
+@pytest.fixture(autouse=True)
+def _reference_data(request):
+    """Transactional tests flush the database, and with it the vocabulary that migration 0002 seeded."""
+    marker = request.node.get_closest_marker("django_db")
+    if marker is not None and marker.kwargs.get("transaction"):
+        request.getfixturevalue("transactional_db")
+        reference_data_ensure()
 
 
 @pytest.fixture(autouse=True)

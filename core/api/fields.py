@@ -15,6 +15,25 @@ class StrictFloatField(serializers.FloatField):
         return super().to_internal_value(data)
 
 
+class StrictIntegerField(serializers.IntegerField):
+    """An integer sent as a JSON number: DRF's IntegerField also takes "12" and true, which hide a client's
+    mistake in an id or a rank."""
+
+    def to_internal_value(self, data: object) -> int:
+        if isinstance(data, (str, bool)):
+            self.fail("invalid")
+        return super().to_internal_value(data)
+
+
+class StrictUUIDField(serializers.UUIDField):
+    """A UUID sent as a string: DRF's UUIDField also takes an integer as the UUID's 128-bit value."""
+
+    def to_internal_value(self, data: object):
+        if not isinstance(data, str):
+            self.fail("invalid", value=data)
+        return super().to_internal_value(data)
+
+
 class CodeListField(serializers.ListField):
     """The codes of a many-to-many relation to a code-keyed reference table (read-only)."""
 

@@ -2,7 +2,7 @@ from decimal import Decimal
 
 from rest_framework import serializers
 
-from core.api.fields import StrictFloatField
+from core.api.fields import StrictFloatField, StrictIntegerField, StrictUUIDField
 from core.api.serializers import StrictSerializer
 from marketplace.api.serializers import validate_material_for_process
 from marketplace.models import ComplexityLevel, Region
@@ -166,37 +166,19 @@ def recommendation_response_data(result) -> dict:
     }
 
 
-class JsonIntegerField(serializers.IntegerField):
-    """An integer sent as a JSON number: DRF's IntegerField also takes "12", which hides a client's mistake."""
-
-    def to_internal_value(self, data: object) -> int:
-        if isinstance(data, str):
-            self.fail("invalid")
-        return super().to_internal_value(data)
-
-
-class JsonUUIDField(serializers.UUIDField):
-    """A UUID sent as a string: DRF's UUIDField also takes an integer as the UUID's 128-bit value."""
-
-    def to_internal_value(self, data: object):
-        if not isinstance(data, str):
-            self.fail("invalid", value=data)
-        return super().to_internal_value(data)
-
-
 class InteractionDataSerializer(StrictSerializer):
     viewed_manufacturer_ids = serializers.ListField(
-        child=JsonIntegerField(min_value=1, max_value=MAX_ID), required=False, max_length=MAX_RECOMMENDATIONS
+        child=StrictIntegerField(min_value=1, max_value=MAX_ID), required=False, max_length=MAX_RECOMMENDATIONS
     )
     time_to_decision_seconds = StrictFloatField(min_value=0, max_value=90 * 24 * 3600, required=False)
     explanation_opened = serializers.BooleanField(required=False)
 
 
 class ChoiceDataSerializer(StrictSerializer):
-    chosen_manufacturer_id = JsonIntegerField(min_value=1, max_value=MAX_ID)
-    chosen_rank = JsonIntegerField(min_value=1, max_value=MAX_RECOMMENDATIONS, required=False)
+    chosen_manufacturer_id = StrictIntegerField(min_value=1, max_value=MAX_ID)
+    chosen_rank = StrictIntegerField(min_value=1, max_value=MAX_RECOMMENDATIONS, required=False)
     rejected_manufacturer_ids = serializers.ListField(
-        child=JsonIntegerField(min_value=1, max_value=MAX_ID), required=False, max_length=MAX_RECOMMENDATIONS
+        child=StrictIntegerField(min_value=1, max_value=MAX_ID), required=False, max_length=MAX_RECOMMENDATIONS
     )
     feedback = serializers.CharField(max_length=2000, required=False, allow_blank=True)
 
@@ -213,7 +195,7 @@ class EventIdField(serializers.RegexField):
 
 class ProfileUpdateRequestSerializer(StrictSerializer):
     event_id = EventIdField()
-    session_id = JsonUUIDField()
+    session_id = StrictUUIDField()
     interaction_data = InteractionDataSerializer(required=False)
     choice_data = ChoiceDataSerializer(required=False, allow_null=True)
 
@@ -236,13 +218,13 @@ class ProfileUpdateResponseSerializer(serializers.Serializer):
 
 class OutcomeRequestSerializer(StrictSerializer):
     event_id = EventIdField()
-    session_id = JsonUUIDField()
-    manufacturer_id = JsonIntegerField(min_value=1, max_value=MAX_ID)
+    session_id = StrictUUIDField()
+    manufacturer_id = StrictIntegerField(min_value=1, max_value=MAX_ID)
     converted = serializers.BooleanField(required=False, allow_null=True, default=None)
     contract_value = serializers.DecimalField(
         max_digits=14, decimal_places=2, min_value=Decimal("0.01"), required=False, allow_null=True, default=None
     )
-    satisfaction = JsonIntegerField(min_value=1, max_value=5, required=False, allow_null=True, default=None)
+    satisfaction = StrictIntegerField(min_value=1, max_value=5, required=False, allow_null=True, default=None)
     delivered_on_time = serializers.BooleanField(required=False, allow_null=True, default=None)
 
 

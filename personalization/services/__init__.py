@@ -2,6 +2,7 @@
 
 from personalization.services.outcomes import session_outcome_record
 from personalization.services.profiles import profile_apply_feedback, profile_get_or_create
+from personalization.services.rebuild import profile_rebuild, profiles_rebuild
 from personalization.services.recommendations import (
     Preferences,
     RecommendationItem,
@@ -10,7 +11,6 @@ from personalization.services.recommendations import (
     experiment_assignment_for,
     order_context_from_order,
     recommendation_create,
-    strategy_weights,
 )
 from personalization.services.segments import segment_preference_recompute, segment_preferences_recompute
 
@@ -23,9 +23,10 @@ __all__ = [
     "order_context_from_order",
     "profile_apply_feedback",
     "profile_get_or_create",
+    "profile_rebuild",
+    "profiles_rebuild",
     "recommendation_create",
     "segment_preference_recompute",
     "segment_preferences_recompute",
     "session_outcome_record",
-    "strategy_weights",
 ]

@@ -10,9 +10,15 @@ from django.db import IntegrityError, transaction
 from django.utils import timezone
 
 from core.errors import DomainError
-from marketplace.models import MatchOutcome, Order
+from marketplace.models import Manufacturer, MatchOutcome, Order
 from personalization import learning
-from personalization.models import CustomerPersonalizationProfile, OutcomeEvent, RecommendationSession, SessionOutcome
+from personalization.models import (
+    CustomerPersonalizationProfile,
+    Interaction,
+    OutcomeEvent,
+    RecommendationSession,
+    SessionOutcome,
+)
 from personalization.services.profiles import (
     RECENT_RATINGS,
     profile_get_or_create,
@@ -76,6 +82,8 @@ def session_outcome_record(
     shown = [int(c["manufacturer_id"]) for c in session.candidates]
     if manufacturer_id not in shown:
         raise DomainError("The manufacturer was not shown in this session.", field="manufacturer_id")
+    if session.order_id and not Manufacturer.objects.filter(pk=manufacturer_id).exists():
+        raise DomainError("This manufacturer no longer exists.", field="manufacturer_id")
     reported = {
         "converted": converted,
         "contract_value": contract_value,
@@ -88,6 +96,11 @@ def session_outcome_record(
     if outcome is not None and outcome.manufacturer_id != manufacturer_id:
         raise DomainError(
             f"This session's outcome is with manufacturer {outcome.manufacturer_id}.", field="manufacturer_id"
+        )
+    choice = Interaction.objects.filter(session=session, chosen_manufacturer_id__isnull=False).first()
+    if choice is not None and choice.chosen_manufacturer_id != manufacturer_id:
+        raise DomainError(
+            f"The customer chose manufacturer {choice.chosen_manufacturer_id} in this session.", field="manufacturer_id"
         )
     outcome = outcome or SessionOutcome(session=session, manufacturer_id=manufacturer_id)
     for name, value in reported.items():
@@ -112,7 +125,8 @@ def session_outcome_record(
         outcome.converted_at = timezone.now()
     outcome.save()
 
-    summary = _learn_from_outcome(profile, session, outcome, manufacturer_id, before, new_conversion, new_rating)
+    summary = learn_from_outcome(profile, session, outcome, before, new_conversion, new_rating)
+    profile.save()
     try:
         with transaction.atomic():
             event = OutcomeEvent.objects.create(
@@ -131,15 +145,17 @@ def session_outcome_record(
     return OutcomeResult(outcome, event, duplicate=False)
 
 
-def _learn_from_outcome(
+def learn_from_outcome(
     profile: CustomerPersonalizationProfile,
     session: RecommendationSession,
     outcome: SessionOutcome,
-    manufacturer_id: int,
     reward_before: float | None,
     new_conversion: bool,
     new_rating: bool,
 ) -> dict:
+    """What an outcome teaches (the caller saves the profile): conversion rate, the strategy's record, the
+    patterns that worked or failed, the rating, and a bounded reinforcement of the choice."""
+    manufacturer_id = outcome.manufacturer_id
     patterns = dict(profile.behavior_patterns)
     summary: dict = {}
     if new_conversion:
@@ -197,7 +213,6 @@ def _learn_from_outcome(
             "weights_after": profile.personal_weights,
         }
     profile.behavior_patterns = patterns
-    profile.save()
     return summary
 
 

@@ -186,6 +186,8 @@ def profile_apply_feedback(
     profile = CustomerPersonalizationProfile.objects.select_for_update().get(customer=customer)
     existing = Interaction.objects.filter(customer=customer, event_id=event_id).first()
     if existing is not None:
+        if existing.session_id != session.pk:
+            raise DomainError("This event id was used for another session.", field="event_id")
         return FeedbackResult(existing, profile, duplicate=True)
     if session.customer_id != customer.pk:
         raise DomainError("No such session.", field="session_id")
@@ -200,8 +202,29 @@ def profile_apply_feedback(
 
     now = timezone.now()
     summary: dict = {"weights_before": dict(profile.personal_weights)}
-    patterns = dict(profile.behavior_patterns)
+    learn_from_interaction(profile, interaction_data, now)
+    if chosen is not None:
+        sessions = RecommendationSession.objects.filter(customer=customer).count()
+        summary.update(learn_from_choice(profile, session, options, chosen[1], choice_data or {}, now, sessions))
+    profile.save()
+    interaction = Interaction.objects.create(
+        customer=customer,
+        session=session,
+        event_id=event_id,
+        interaction_data=interaction_data,
+        choice_data=choice_data,
+        chosen_manufacturer_id=chosen[0] if chosen else None,
+        chosen_rank=chosen[1] + 1 if chosen else None,
+        time_to_decision_seconds=interaction_data.get("time_to_decision_seconds"),
+        update_summary=summary,
+        created_at=now,
+    )
+    return FeedbackResult(interaction, profile, duplicate=False)
 
+
+def learn_from_interaction(profile: CustomerPersonalizationProfile, interaction_data: dict, now: datetime) -> None:
+    """What any feedback teaches, choice or not: activity, decision speed, explanation preference, views."""
+    patterns = dict(profile.behavior_patterns)
     profile.total_interactions += 1
     profile.last_interaction_at = now
     seconds = interaction_data.get("time_to_decision_seconds")
@@ -226,91 +249,72 @@ def profile_apply_feedback(
         profile.explanation_preference = (
             ExplanationPreference.DETAILED if seen["opened"] * 2 > seen["sessions"] else ExplanationPreference.SUMMARY
         )
-    patterns["views"] = int(patterns.get("views", 0)) + len(viewed)
-
-    if chosen is not None:
-        chosen_id, position = chosen
-        prior = profile.prior_state
-        position_bias = float(prior.get("position_bias", learning.DEFAULT_POSITION_BIAS))
-        state = state_from_json(profile.preference_state)
-        order_value = float(session.order_context.get("estimated_value", 0.0))
-        step_scale = risk_adjusted_step(order_value)
-        update = learning.choice_update(
-            state,
-            options,
-            position,
-            offsets=learning.position_offsets(len(options), position_bias),
-            step_scale=step_scale,
-        )
-        prior_state = state_from_json(prior)
-        profile.preference_state = state_to_json(update.state)
-        weights = learning.effective_weights(update.state)
-        profile.personal_weights = weights_json(weights)
-        profile.personal_confidence = round(learning.confidence(update.state, prior_state), 6)
-        profile.learning_velocity = round(step_scale * (1.0 - profile.personal_confidence), 6)
-        profile.weights_version += 1
-        profile.total_choices += 1
-        profile.average_choice_rank = round(
-            _running_mean(profile.average_choice_rank, profile.total_choices, position + 1), 4
-        )
-
-        # Risk tolerance: the share of shown options more reliable than the chosen one (0 = always the most
-        # reliable), and complexity comfort: the complexity of the orders placed, both as running averages.
-        reliability = options[:, FACTORS.index("reliability")]
-        riskiness = float(np.mean(reliability > reliability[position] + 1e-9))
-        rate = max(1.0 / (profile.total_choices + 1), 0.1)
-        profile.risk_tolerance = round(
-            float(np.clip(profile.risk_tolerance + rate * (riskiness - profile.risk_tolerance), 0, 1)), 6
-        )
-        complexity = COMPLEXITY_LEVELS.get(session.order_context.get("complexity_level"), 0.5)
-        profile.complexity_comfort_level = round(
-            float(
-                np.clip(profile.complexity_comfort_level + rate * (complexity - profile.complexity_comfort_level), 0, 1)
-            ),
-            6,
-        )
-
-        _pattern(patterns, "manufacturers", chosen_id)["chosen"] += 1
-        candidate = next(c for c in session.candidates if int(c["manufacturer_id"]) == chosen_id)
-        _pattern(patterns, "regions", candidate["region"])["chosen"] += 1
-        _pattern(patterns, "processes", session.order_context.get("process", "unknown"))["chosen"] += 1
-        for rejected in (choice_data or {}).get("rejected_manufacturer_ids", ()):
-            _pattern(patterns, "manufacturers", rejected)["rejected"] += 1
-
-        sessions = RecommendationSession.objects.filter(customer=customer).count()
-        profile.recommendation_acceptance_rate = round(min(profile.total_choices / max(sessions, 1), 1.0), 6)
-        evolution = list(profile.preference_evolution)
-        evolution.append(
-            {
-                "at": now.isoformat(),
-                "version": profile.weights_version,
-                "weights": profile.personal_weights,
-                "confidence": profile.personal_confidence,
-            }
-        )
-        profile.preference_evolution = evolution[-EVOLUTION_SNAPSHOTS:]
-        summary.update(
-            {
-                "step_norm": round(update.step_norm, 6),
-                "clipped": update.clipped,
-                "chosen_probability": round(update.probabilities[position], 6),
-                "weights_after": profile.personal_weights,
-                "confidence": profile.personal_confidence,
-            }
-        )
-
+    patterns["views"] = int(patterns.get("views", 0)) + len(interaction_data.get("viewed_manufacturer_ids", ()))
     profile.behavior_patterns = patterns
-    profile.save()
-    interaction = Interaction.objects.create(
-        customer=customer,
-        session=session,
-        event_id=event_id,
-        interaction_data=interaction_data,
-        choice_data=choice_data,
-        chosen_manufacturer_id=chosen[0] if chosen else None,
-        chosen_rank=chosen[1] + 1 if chosen else None,
-        time_to_decision_seconds=seconds,
-        update_summary=summary,
-        created_at=now,
+
+
+def learn_from_choice(
+    profile: CustomerPersonalizationProfile,
+    session: RecommendationSession,
+    options: np.ndarray,
+    position: int,
+    choice_data: dict,
+    now: datetime,
+    sessions_so_far: int,
+) -> dict:
+    """Learn from the choice of the option at `position` of the session: the weights (one bounded Newton
+    step), confidence and learning velocity, risk tolerance, complexity comfort, patterns, acceptance rate,
+    and a preference-evolution snapshot. Returns what changed."""
+    prior = profile.prior_state
+    position_bias = float(prior.get("position_bias", learning.DEFAULT_POSITION_BIAS))
+    state = state_from_json(profile.preference_state)
+    step_scale = risk_adjusted_step(float(session.order_context.get("estimated_value", 0.0)))
+    update = learning.choice_update(
+        state, options, position, offsets=learning.position_offsets(len(options), position_bias), step_scale=step_scale
     )
-    return FeedbackResult(interaction, profile, duplicate=False)
+    profile.preference_state = state_to_json(update.state)
+    profile.personal_weights = weights_json(learning.effective_weights(update.state))
+    profile.personal_confidence = round(learning.confidence(update.state, state_from_json(prior)), 6)
+    profile.learning_velocity = round(step_scale * (1.0 - profile.personal_confidence), 6)
+    profile.weights_version += 1
+    profile.total_choices += 1
+    profile.average_choice_rank = round(
+        _running_mean(profile.average_choice_rank, profile.total_choices, position + 1), 4
+    )
+
+    # Risk tolerance: the share of shown options more reliable than the chosen one (0 = always the most
+    # reliable), and complexity comfort: the complexity of the orders placed, both as running averages.
+    reliability = options[:, FACTORS.index("reliability")]
+    riskiness = float(np.mean(reliability > reliability[position] + 1e-9))
+    rate = max(1.0 / (profile.total_choices + 1), 0.1)
+    profile.risk_tolerance = round(
+        float(np.clip(profile.risk_tolerance + rate * (riskiness - profile.risk_tolerance), 0, 1)), 6
+    )
+    complexity = COMPLEXITY_LEVELS.get(session.order_context.get("complexity_level"), 0.5)
+    comfort = profile.complexity_comfort_level + rate * (complexity - profile.complexity_comfort_level)
+    profile.complexity_comfort_level = round(float(np.clip(comfort, 0, 1)), 6)
+
+    patterns = dict(profile.behavior_patterns)
+    candidate = sorted(session.candidates, key=lambda c: c["rank"])[position]
+    _pattern(patterns, "manufacturers", candidate["manufacturer_id"])["chosen"] += 1
+    _pattern(patterns, "regions", candidate["region"])["chosen"] += 1
+    _pattern(patterns, "processes", session.order_context.get("process", "unknown"))["chosen"] += 1
+    for rejected in choice_data.get("rejected_manufacturer_ids", ()):
+        _pattern(patterns, "manufacturers", rejected)["rejected"] += 1
+    profile.behavior_patterns = patterns
+
+    profile.recommendation_acceptance_rate = round(min(profile.total_choices / max(sessions_so_far, 1), 1.0), 6)
+    snapshot = {
+        "at": now.isoformat(),
+        "version": profile.weights_version,
+        "weights": profile.personal_weights,
+        "confidence": profile.personal_confidence,
+    }
+    profile.preference_evolution = [*profile.preference_evolution, snapshot][-EVOLUTION_SNAPSHOTS:]
+    return {
+        "step_norm": round(update.step_norm, 6),
+        "clipped": update.clipped,
+        "chosen_probability": round(update.probabilities[position], 6),
+        "weights_after": profile.personal_weights,
+        "confidence": profile.personal_confidence,
+    }

@@ -91,22 +91,6 @@ def experiment_assignment_for(*, customer: CustomerAccount, order: scoring.Order
     return None
 
 
-def strategy_weights(*, goal: str, preferences: Preferences) -> tuple[str, np.ndarray, str, str]:
-    """(strategy, weights, weights version, reasoning) of a base strategy: the goal's, blended half and half
-    with the importance the customer states. The ranking of the platform before personalization."""
-    strategy = scoring.GOAL_STRATEGY[goal]
-    weights = scoring.STRATEGIES[strategy].copy()
-    reasoning = f"Optimization goal '{goal}' selects the {strategy} strategy."
-    version = f"base:{strategy}"
-    stated = np.array([preferences.factor_importance.get(f, 0.0) for f in FACTORS])
-    if stated.sum() > 0:
-        weights = 0.5 * weights + 0.5 * stated / stated.sum()
-        named = ", ".join(f for f in FACTORS if preferences.factor_importance.get(f, 0.0) > 0)
-        reasoning += f" Your stated importance of {named} takes 50% of the weights."
-        version += "+stated"
-    return strategy, weights, version, reasoning
-
-
 def _round(values: np.ndarray) -> dict[str, float]:
     return dict(zip(FACTORS, np.round(values, 6).tolist()))
 
@@ -215,7 +199,7 @@ def recommendation_create(
                 "features": item.features,
                 "contributions": item.contributions,
                 "pattern_boost": item.pattern_boost,
-                "position_propensity": round(propensity, 6),
+                "position_propensity": propensity,  # unrounded: it is divided by, later
             }
         )
     reasoning = list(decision.reasoning)

@@ -700,7 +700,7 @@ def run_concurrently(calls) -> list:
 
 
 @pytest.mark.postgres
-@pytest.mark.django_db(transaction=True, serialized_rollback=True)
+@pytest.mark.django_db(transaction=True)
 def test_sixteen_concurrent_copies_of_one_outcome_event_apply_once(catalog):
     customer = CustomerAccountFactory()
     shown = recommend(token_client(customer.user))
@@ -723,7 +723,7 @@ def test_sixteen_concurrent_copies_of_one_outcome_event_apply_once(catalog):
 
 
 @pytest.mark.postgres
-@pytest.mark.django_db(transaction=True, serialized_rollback=True)
+@pytest.mark.django_db(transaction=True)
 def test_one_event_id_sent_concurrently_for_sessions_of_different_customers_applies_once(catalog):
     customers = [CustomerAccountFactory() for _ in range(8)]
     sessions = [recommend(token_client(customer.user)) for customer in customers]
@@ -747,3 +747,15 @@ def test_one_event_id_sent_concurrently_for_sessions_of_different_customers_appl
     assert OutcomeEvent.objects.count() == 1
     assert SessionOutcome.objects.count() == 1
     assert sum(profile_row(customer)["outcomes_count"] for customer in customers) == 1
+
+
+@pytest.mark.django_db
+def test_an_outcome_with_another_manufacturer_than_the_customer_chose_is_refused(staff_client, shown, catalog, state):
+    before = state()
+
+    response = report(staff_client, shown["session_id"], catalog["premium"].id, converted=True, contract_value="900")
+
+    assert_domain_error(
+        response, "manufacturer_id", f"The customer chose manufacturer {catalog['balanced'].id} in this session."
+    )
+    assert state() == before

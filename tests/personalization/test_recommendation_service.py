@@ -18,12 +18,10 @@ from personalization import learning, policy
 from personalization.api.serializers import RecommendationResponseSerializer, recommendation_response_data
 from personalization.models import CustomerPersonalizationProfile, ExplanationPreference, RecommendationSession
 from personalization.services import (
-    Preferences,
     customer_order_get,
     order_context_from_order,
     profile_get_or_create,
     recommendation_create,
-    strategy_weights,
 )
 from personalization.services import recommendations as recommendations_module
 from personalization.services.profiles import state_from_json
@@ -62,36 +60,6 @@ def profile_with(customer, **fields) -> CustomerPersonalizationProfile:
         setattr(profile, name, value)
     profile.save()
     return profile
-
-
-@pytest.mark.parametrize(("goal", "strategy"), list(scoring.GOAL_STRATEGY.items()))
-def test_goal_without_stated_importance_gives_the_base_strategy_weights(goal, strategy):
-    name, weights, version, reasoning = strategy_weights(goal=goal, preferences=Preferences())
-
-    assert name == strategy
-    assert weights.tolist() == scoring.STRATEGIES[strategy].tolist()
-    assert version == f"base:{strategy}"
-    assert reasoning == f"Optimization goal '{goal}' selects the {strategy} strategy."
-
-
-def test_stated_importance_is_blended_half_and_half_with_the_base_weights():
-    preferences = Preferences(factor_importance={"reliability": 0.2, "cost_fit": 0.6})
-
-    _, weights, version, reasoning = strategy_weights(goal="speed", preferences=preferences)
-
-    stated = np.array([0.75, 0, 0, 0.25, 0, 0])
-    assert weights == pytest.approx(0.5 * scoring.STRATEGIES["speed_focused"] + 0.5 * stated)
-    assert weights.sum() == pytest.approx(1.0)
-    assert version == "base:speed_focused+stated"
-    assert reasoning.endswith("Your stated importance of cost_fit, reliability takes 50% of the weights.")
-
-
-def test_stated_importance_does_not_change_the_shared_strategy_vectors():
-    before = scoring.STRATEGIES["balanced"].copy()
-
-    strategy_weights(goal="balanced", preferences=Preferences(factor_importance={"proximity": 1.0}))
-
-    assert scoring.STRATEGIES["balanced"].tolist() == before.tolist()
 
 
 @pytest.mark.django_db
