@@ -20,8 +20,8 @@ NEW_CUSTOMER_CONFIDENCE = 0.25  # below this (or before MIN_CHOICES choices) a c
 MIN_CHOICES = 3
 INACTIVE_DAYS = 60
 GOAL_TILT = 0.3  # how far an explicit optimization goal pulls the weights toward its strategy
-COMPLEXITY_TILT = 0.2  # ... an order beyond the customer's comfort toward quality, reliability, capability
-RETENTION_TILT = 0.4  # ... an at-risk customer toward reliability and quality
+COMPLEXITY_TILT = 0.1  # ... an order beyond the customer's comfort toward quality, reliability, capability
+RETENTION_TILT = 0.25  # ... an at-risk customer toward reliability and quality
 STRATEGY_EVIDENCE = 5  # sessions a strategy needs before its record for this customer counts
 STRATEGY_TILT = 0.2
 

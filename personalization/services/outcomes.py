@@ -21,7 +21,7 @@ from personalization.models import (
 )
 from personalization.services.profiles import (
     RECENT_RATINGS,
-    profile_get_or_create,
+    profile_lock,
     session_options,
     state_from_json,
     state_to_json,
@@ -71,8 +71,7 @@ def session_outcome_record(
 ) -> OutcomeResult:
     """Record what the platform reports about a session. Each fact may be reported once (a restatement
     that differs is refused); a repeated event id changes nothing."""
-    profile_get_or_create(customer=session.customer)
-    profile = CustomerPersonalizationProfile.objects.select_for_update().get(customer_id=session.customer_id)
+    profile = profile_lock(customer=session.customer)
     existing = OutcomeEvent.objects.filter(event_id=event_id).first()
     if existing is not None:
         if existing.session_id != session.pk:

@@ -91,6 +91,18 @@ def profile_get_or_create(*, customer: CustomerAccount) -> CustomerPersonalizati
         return CustomerPersonalizationProfile.objects.get(customer=customer)
 
 
+def profile_lock(*, customer: CustomerAccount) -> CustomerPersonalizationProfile:
+    """The customer's profile, row-locked for the rest of the transaction (created first if need be).
+
+    Every event of a customer takes this lock first: repeats and concurrent copies of an event, and two
+    choices on one session, are then seen by the checks that follow."""
+    profile = CustomerPersonalizationProfile.objects.select_for_update().filter(customer=customer).first()
+    if profile is None:
+        profile_get_or_create(customer=customer)
+        profile = CustomerPersonalizationProfile.objects.select_for_update().get(customer=customer)
+    return profile
+
+
 def profile_view(profile: CustomerPersonalizationProfile, *, now: datetime | None = None) -> ProfileView:
     now = now or timezone.now()
     days = None if profile.last_interaction_at is None else (now - profile.last_interaction_at).total_seconds() / 86400
@@ -180,10 +192,7 @@ def profile_apply_feedback(
 ) -> FeedbackResult:
     """Record a feedback event and learn from it. A repeated event id changes nothing; a rejected event
     leaves the profile as it was (everything is checked before anything is written)."""
-    profile_get_or_create(customer=customer)
-    # Every event of a customer takes its profile's lock first: repeats and concurrent copies of an event,
-    # and two choices on one session, are then seen by the check that follows.
-    profile = CustomerPersonalizationProfile.objects.select_for_update().get(customer=customer)
+    profile = profile_lock(customer=customer)
     existing = Interaction.objects.filter(customer=customer, event_id=event_id).first()
     if existing is not None:
         if existing.session_id != session.pk:

@@ -138,7 +138,7 @@ def test_personalization_level_is_the_confidence(kind, confidence, level):
     assert policy.personalization_level(profile(confidence=confidence), kind) == level
 
 
-@pytest.mark.parametrize(("confidence", "level"), [(0.9, 0.6), (0.3, 0.3)])
+@pytest.mark.parametrize(("confidence", "level"), [(0.9, 1 - policy.RETENTION_TILT), (0.3, 0.3)])
 def test_personalization_level_of_an_at_risk_customer_leaves_room_for_the_retention_tilt(confidence, level):
     assert policy.personalization_level(profile(confidence=confidence), AT_RISK) == pytest.approx(level)
 
@@ -165,16 +165,17 @@ def test_established_customer_is_ranked_by_its_personal_weights():
     assert decision.reasoning == ("Personal weights learnt from your choices (20 choices, confidence 0.60).",)
 
 
-def test_at_risk_customer_is_tilted_40_percent_toward_reliability_and_quality():
+def test_at_risk_customer_is_tilted_toward_reliability_and_quality():
     decision = decide(profile(recent_satisfaction=(2.0,)))
 
     assert decision.algorithm == "retention_focus"
-    assert decision.weights == pytest.approx(0.6 * PERSONAL + 0.4 * policy.RETENTION_WEIGHTS)
+    share = policy.RETENTION_TILT
+    assert decision.weights == pytest.approx((1 - share) * PERSONAL + share * policy.RETENTION_WEIGHTS)
     reliability, quality = FACTORS.index("reliability"), FACTORS.index("quality_fit")
     assert decision.weights[reliability] > PERSONAL[reliability]
     assert decision.weights[quality] > PERSONAL[quality]
     assert decision.reasoning == (
-        "Retention focus (the last rating was 2 of 5): reliability and quality weigh 40% more, and exploration "
+        "Retention focus (the last rating was 2 of 5): reliability and quality weigh 25% more, and exploration "
         "is kept to a minimum.",
     )
 
@@ -223,9 +224,9 @@ def test_an_explicit_goal_outranks_the_record():
 def test_an_order_more_complex_than_the_customers_comfort_tilts_toward_quality_reliability_and_capability():
     decision = decide(profile(complexity_comfort=0.25), complexity=1.0)
 
-    assert decision.weights == pytest.approx(tilt(PERSONAL, policy.COMPLEXITY_WEIGHTS, 0.2))
+    assert decision.weights == pytest.approx(tilt(PERSONAL, policy.COMPLEXITY_WEIGHTS, policy.COMPLEXITY_TILT))
     assert decision.reasoning[-1] == (
-        "This order is more complex than you usually place: quality, reliability and capability depth weigh 20% more."
+        "This order is more complex than you usually place: quality, reliability and capability depth weigh 10% more."
     )
 
 
@@ -253,7 +254,7 @@ def test_tilts_compose_goal_then_complexity_then_stated_importance():
     decision = decide(profile(complexity_comfort=0.0), goal="quality", complexity=1.0, stated={"cost_fit": 1.0})
 
     expected = tilt(PERSONAL, STRATEGIES["quality_focused"], 0.3)
-    expected = tilt(expected, policy.COMPLEXITY_WEIGHTS, 0.2)
+    expected = tilt(expected, policy.COMPLEXITY_WEIGHTS, policy.COMPLEXITY_TILT)
     expected = tilt(expected, [1, 0, 0, 0, 0, 0], 0.5)
     assert decision.weights == pytest.approx(expected)
     assert len(decision.reasoning) == 4

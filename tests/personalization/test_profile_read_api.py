@@ -8,6 +8,7 @@ from marketplace.scoring import OrderContext
 from marketplace.vocabulary import FACTOR_LABELS, FACTORS
 from personalization import learning
 from personalization.models import CustomerPersonalizationProfile
+from personalization.policy import RETENTION_TILT
 from personalization.services import profile_apply_feedback, recommendation_create, session_outcome_record
 from personalization.services.profiles import segment_prior_get, weights_json
 from tests.conftest import token_client
@@ -248,7 +249,7 @@ def test_profile_reports_the_class_the_policy_gives_an_at_risk_customer(api_clie
     assert body["customer_class"] == "at_risk"
     assert body["customer_class_reason"] == "the last rating was 2 of 5"
     assert body["personal_confidence"] == 0.8
-    assert body["personalization_level"] == 0.6  # capped for an at-risk customer (retention takes 40%)
+    assert body["personalization_level"] == 1 - RETENTION_TILT  # capped for an at-risk customer
 
 
 @pytest.mark.django_db

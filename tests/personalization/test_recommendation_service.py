@@ -246,7 +246,7 @@ def test_an_order_beyond_the_customers_complexity_comfort_weighs_quality_reliabi
 
     result = recommendation_create(customer=customer, order_context=order)
 
-    expected = 0.8 * SEGMENT_WEIGHTS + 0.2 * policy.COMPLEXITY_WEIGHTS
+    expected = (1 - policy.COMPLEXITY_TILT) * SEGMENT_WEIGHTS + policy.COMPLEXITY_TILT * policy.COMPLEXITY_WEIGHTS
     assert result.session.weights == pytest.approx(dict(zip(FACTORS, expected)), abs=1e-6)
     assert "more complex than you usually place" in result.session.optimization_reasoning
 
