@@ -10,8 +10,9 @@ from rest_framework.views import APIView
 from core.api.serializers import ErrorSerializer, StrictSerializer
 from marketplace.selectors import customer_account_get
 from personalization.api.serializers import FactorMapSerializer
+from personalization.insights import FUNNEL_STEPS
 from personalization.models import ExplanationPreference
-from personalization.selectors import FUNNEL_STEPS, insights_get, profile_personal_get
+from personalization.selectors import insights_get, profile_personal_get
 from personalization.services import profile_get_or_create
 
 CUSTOMER_CLASSES = ["new", "established", "at_risk"]

@@ -12,16 +12,16 @@ from scipy import stats as scipy_stats
 
 from experiments.stats import ProportionStats, SampleStats, frequentist_test
 from marketplace.vocabulary import FACTORS
-from personalization.models import Interaction, RecommendationSession, SessionOutcome
-from personalization.selectors import (
+from personalization.insights import (
     MIN_ARM_SESSIONS,
     FunnelFigures,
     InsightFigures,
     StrategyFigures,
     TimeToMatch,
     insight_sentences,
-    insights_get,
 )
+from personalization.models import Interaction, RecommendationSession, SessionOutcome
+from personalization.selectors import insights_get
 from tests.conftest import token_client
 from tests.factories import UserFactory
 
