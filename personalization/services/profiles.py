@@ -27,7 +27,7 @@ from personalization.policy import ProfileView
 DEFAULT_UTILITY_SCALE = 20.0  # the prior's scale before any segment has been fitted
 DEFAULT_FACTOR_SD = 8.0
 DEFAULT_REGION_SD = 3.0
-EVOLUTION_SNAPSHOTS = 100
+EVOLUTION_SNAPSHOTS = 30  # the last snapshots kept on the profile (it is rewritten by every update)
 RECENT_RATINGS = 10
 HIGH_VALUE_ORDER = 50_000.0  # the scale of order value at which learning slows (see risk_adjusted_step)
 
