@@ -273,3 +273,23 @@ def between_customer_sd(means: np.ndarray, variances: np.ndarray, *, floor: np.n
         return np.asarray(floor, dtype=float)
     spread = means.var(axis=0, ddof=1) - variances.mean(axis=0)
     return np.sqrt(np.maximum(spread, np.asarray(floor, dtype=float) ** 2))
+
+
+def prequential_log_likelihood(
+    prior: PreferenceState,
+    customers: Sequence[Sequence[ChoiceObservation]],
+    *,
+    position_bias: float,
+) -> float:
+    """How well a prior predicts each customer's next choice before learning from it, summed over all choices
+    of all customers (each customer's choices in time order). The empirical-Bayes criterion for the spread of
+    a segment's prior: too narrow and a customer's own evidence is ignored, too wide and noise is followed."""
+    total = 0.0
+    for observations in customers:
+        state = prior
+        for observation in observations:
+            offsets = position_offsets(len(observation.options), position_bias)
+            update = choice_update(state, observation.options, observation.chosen, offsets=offsets)
+            total += math.log(max(update.probabilities[observation.chosen], 1e-300))
+            state = update.state
+    return total

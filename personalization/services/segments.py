@@ -24,7 +24,7 @@ MIN_CHOICES_FOR_SPREAD = 10  # a profile's own evidence must be this large to sa
 FACTOR_SD_FLOOR = 4.0
 REGION_SD_FLOOR = 2.0
 FIT_PRIOR_SD = 25.0  # weak: the pooled fit of a segment is driven by its data
-SPREAD_SHARE = 1.0  # without enough experienced customers: assume weights vary by as much as their size
+SPREAD_SHARES = (0.5, 1.0, 1.5, 2.0, 3.0, 4.0)  # candidate spreads, as multiples of the weights' size
 
 
 @dataclass(frozen=True)
@@ -35,19 +35,20 @@ class SegmentFitResult:
     fitted: bool
 
 
-def _observations(segment: str) -> tuple[list[learning.ChoiceObservation], int]:
+def _observations(segment: str) -> dict[int, list[learning.ChoiceObservation]]:
+    """The segment's most recent choices, per customer, each customer's in time order."""
     interactions = (
         Interaction.objects.filter(customer__segment=segment, chosen_manufacturer_id__isnull=False)
         .select_related("session")
-        .order_by("-created_at")[:MAX_CHOICES_PER_SEGMENT]
+        .order_by("-created_at", "-id")[:MAX_CHOICES_PER_SEGMENT]
     )
-    observations, customers = [], set()
-    for interaction in interactions:
+    by_customer: dict[int, list[learning.ChoiceObservation]] = {}
+    for interaction in reversed(list(interactions)):
         options, shown = session_options(interaction.session)
         if interaction.chosen_manufacturer_id in shown and len(shown) > 1:
-            observations.append(learning.ChoiceObservation(options, shown.index(interaction.chosen_manufacturer_id)))
-            customers.add(interaction.customer_id)
-    return observations, len(customers)
+            observation = learning.ChoiceObservation(options, shown.index(interaction.chosen_manufacturer_id))
+            by_customer.setdefault(interaction.customer_id, []).append(observation)
+    return by_customer
 
 
 def _spread(segment: str, floor: np.ndarray) -> np.ndarray:
@@ -64,7 +65,9 @@ def _spread(segment: str, floor: np.ndarray) -> np.ndarray:
 
 @transaction.atomic
 def segment_preference_recompute(*, segment: str) -> SegmentFitResult:
-    observations, customers = _observations(segment)
+    by_customer = _observations(segment)
+    observations = [o for sequence in by_customer.values() for o in sequence]
+    customers = len(by_customer)
     if len(observations) < MIN_CHOICES_TO_FIT:
         return SegmentFitResult(segment, len(observations), customers, fitted=False)
     default = default_segment_prior()
@@ -76,16 +79,25 @@ def segment_preference_recompute(*, segment: str) -> SegmentFitResult:
     )
     mean = np.asarray(fit.mean)
     floor = np.concatenate([np.full(learning.N_FACTORS, FACTOR_SD_FLOOR), np.full(learning.N_REGIONS, REGION_SD_FLOOR)])
+    position_bias = max(0.0, -float(mean[-1]))
     spread = _spread(segment, floor)
     if len(spread) != learning.DIMENSIONS or np.all(spread == floor):
-        # Too few experienced customers to measure the spread: assume it is half the size of the weights.
-        spread = np.maximum(SPREAD_SHARE * np.abs(mean[: learning.DIMENSIONS]), floor)
+        # Too few experienced customers to measure the spread directly: take the multiple of the weights' size
+        # under which the prior best predicts each customer's next choice (empirical Bayes, prequential).
+        spread = max(
+            (np.maximum(share * np.abs(mean[: learning.DIMENSIONS]), floor) for share in SPREAD_SHARES),
+            key=lambda sd: learning.prequential_log_likelihood(
+                learning.prior_state(mean[: learning.DIMENSIONS], sd),
+                list(by_customer.values()),
+                position_bias=position_bias,
+            ),
+        )
     SegmentPreference.objects.update_or_create(
         segment=segment,
         defaults={
             "prior_mean": [round(v, 6) for v in mean[: learning.DIMENSIONS].tolist()],
             "prior_sd": [round(v, 6) for v in spread.tolist()],
-            "position_bias": round(max(0.0, -float(mean[-1])), 6),
+            "position_bias": round(position_bias, 6),
             "customers": customers,
             "choices": len(observations),
             "log_likelihood": fit.log_likelihood,

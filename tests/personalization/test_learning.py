@@ -476,3 +476,26 @@ def test_online_updates_recover_each_customers_direction_from_its_choices(prior)
     assert medians[50] > medians[10]
     assert medians[50] >= 0.97
     assert float(np.percentile(cosines[50], 10)) > float(np.percentile(cosines[0], 10)) + 0.2
+
+
+def test_the_prequential_criterion_prefers_the_true_spread_of_customers_over_a_far_too_narrow_or_wide_one():
+    rng = np.random.default_rng(21)
+    mean = np.concatenate([np.full(N_FACTORS, 5.0), np.zeros(N_REGIONS)])
+    true_sd = 4.0
+    customers = []
+    for _ in range(60):
+        beta = mean + rng.normal(0.0, true_sd, DIMENSIONS)
+        choices = []
+        for _ in range(8):
+            options = learning.option_matrix(rng.uniform(0, 1, (6, N_FACTORS)), rng.integers(0, N_REGIONS, 6))
+            offsets = learning.position_offsets(6, 1.0)
+            chosen = int(rng.choice(6, p=learning.choice_probabilities(beta, options, offsets)))
+            choices.append(learning.ChoiceObservation(options, chosen))
+        customers.append(choices)
+
+    def score(sd: float) -> float:
+        prior = learning.prior_state(mean, np.full(DIMENSIONS, sd))
+        return learning.prequential_log_likelihood(prior, customers, position_bias=1.0)
+
+    assert score(true_sd) > score(0.3)
+    assert score(true_sd) > score(40.0)
