@@ -121,6 +121,14 @@ def profile_personal_get(
 # --- insight figures ---------------------------------------------------------------------------------------
 
 
+def session_get(*, session_id, customer: CustomerAccount | None = None) -> RecommendationSession | None:
+    """A session by id (only among `customer`'s own when given), with its customer."""
+    queryset = RecommendationSession.objects.select_related("customer")
+    if customer is not None:
+        queryset = queryset.filter(customer=customer)
+    return queryset.filter(pk=session_id).first()
+
+
 def session_list(
     *, customer: CustomerAccount | None, since: datetime | None = None, until: datetime | None = None
 ) -> QuerySet[RecommendationSession]:

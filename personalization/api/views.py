@@ -18,6 +18,7 @@ from personalization.api.serializers import (
     recommendation_response_data,
 )
 from personalization.models import RecommendationSession
+from personalization.selectors import session_get
 from personalization.services import (
     Preferences,
     customer_order_get,
@@ -74,9 +75,10 @@ class PersonalizedRecommendationsApi(APIView):
         return Response(recommendation_response_data(result))
 
 
-def _own_session(customer, session_id) -> RecommendationSession:
-    """The caller's session; an unknown id and another customer's session are the same 404."""
-    session = RecommendationSession.objects.filter(pk=session_id, customer=customer).first()
+def _session_or_404(session_id, *, customer=None) -> RecommendationSession:
+    """The session (the caller's own, when `customer` is given): an unknown id and another customer's
+    session are the same 404."""
+    session = session_get(session_id=session_id, customer=customer)
     if session is None:
         raise NotFound("No such session.")
     return session
@@ -104,7 +106,7 @@ class ProfileUpdateApi(APIView):
         data = ProfileUpdateRequestSerializer(data=request.data)
         data.is_valid(raise_exception=True)
         params = data.validated_data
-        session = _own_session(customer, params["session_id"])
+        session = _session_or_404(params["session_id"], customer=customer)
         result = profile_apply_feedback(
             customer=customer,
             session=session,
@@ -146,9 +148,7 @@ class OutcomeApi(APIView):
         data = OutcomeRequestSerializer(data=request.data)
         data.is_valid(raise_exception=True)
         params = data.validated_data
-        session = RecommendationSession.objects.select_related("customer").filter(pk=params["session_id"]).first()
-        if session is None:
-            raise NotFound("No such session.")
+        session = _session_or_404(params["session_id"])
         result = session_outcome_record(
             session=session,
             event_id=params["event_id"],
