@@ -35,6 +35,14 @@ class RecommendationSession(models.Model):
     personalization_level = models.FloatField(default=0.0)
     personal_confidence = models.FloatField(default=0.0)
     ab_test_active = models.BooleanField(default=False)
+    variant = models.ForeignKey(
+        "experiments.Variant",
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="sessions",
+        help_text="The experiment variant that ranked this session",
+    )
     weights = models.JSONField(help_text="Factor weights the ranking used")
     weights_version = models.CharField(max_length=40)
     propensity = models.FloatField(default=1.0, help_text="Probability with which this strategy was picked")

@@ -6,6 +6,7 @@ from core.api.fields import StrictFloatField, StrictIntegerField, StrictUUIDFiel
 from core.api.serializers import StrictSerializer
 from marketplace.api.serializers import validate_material_for_process
 from marketplace.models import ComplexityLevel, Region
+from marketplace.scoring import STRATEGIES
 from marketplace.vocabulary import CERTIFICATIONS, FACTORS, MATERIALS, OPTIMIZATION_GOALS, PROCESSES
 
 MAX_RECOMMENDATIONS = 50
@@ -107,7 +108,10 @@ class RecommendationItemSerializer(serializers.Serializer):
 
 
 class PersonalizationMetadataSerializer(serializers.Serializer):
-    algorithm_used = serializers.ChoiceField(choices=["personalized", "segment_prior", "retention_focus"])
+    algorithm_used = serializers.ChoiceField(
+        choices=["personalized", "segment_prior", "retention_focus", *STRATEGIES],
+        help_text="A base strategy only when an experiment's variant serves it",
+    )
     customer_class = serializers.ChoiceField(choices=["new", "established", "at_risk"])
     personalization_level = serializers.FloatField()
     personal_confidence = serializers.FloatField()

@@ -10,6 +10,7 @@ from django.db import IntegrityError, transaction
 from django.utils import timezone
 
 from core.errors import DomainError
+from experiments.services import conversion_record
 from marketplace.models import Manufacturer, MatchOutcome, Order
 from personalization import learning
 from personalization.models import (
@@ -141,6 +142,13 @@ def session_outcome_record(
         raise DomainError("This event id was used for another session.", field="event_id") from None
     if session.order_id:
         _mirror_match_outcome(session.order, outcome)
+    if new_conversion and outcome.converted and session.variant_id:
+        conversion_record(
+            variant_id=session.variant_id,
+            customer=session.customer,
+            session_id=session.pk,
+            value=float(outcome.contract_value),
+        )
     return OutcomeResult(outcome, event, duplicate=False)
 
 

@@ -2,7 +2,8 @@
 
 1. The customer's profile (created from its segment's prior) gives its confidence and its class: new,
    established or at risk.
-2. The experiment hook may override the strategy (filled in by the experiments issue).
+2. A running experiment that targets the customer and order assigns it a variant (sticky), whose
+   configuration overrides the strategy; the exposure is counted once per customer.
 3. The strategy and its weights follow from the class, the goal, the order's complexity against the
    customer's comfort, and what converted for the customer before.
 4. Every eligible manufacturer is scored by those weights, plus what the customer's history adds: its
@@ -15,13 +16,14 @@
 from __future__ import annotations
 
 import uuid
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 
 import numpy as np
 from django.db import transaction
 from django.utils import timezone
 
 from core.errors import DomainError
+from experiments.services import VariantDecision, experiment_variant_for, exposure_record
 from marketplace import scoring
 from marketplace.models import CustomerAccount, Order
 from marketplace.selectors import catalog_get
@@ -85,10 +87,26 @@ def customer_order_get(*, customer: CustomerAccount, order_id: int) -> Order:
     return order
 
 
-def experiment_assignment_for(*, customer: CustomerAccount, order: scoring.OrderContext, use_ab_testing: bool) -> None:
-    """The experiment hook: the variant configuration that overrides the strategy, if any. None until the
-    experiments issue fills it in."""
-    return None
+def experiment_assignment_for(
+    *, customer: CustomerAccount, order: scoring.OrderContext, use_ab_testing: bool
+) -> VariantDecision | None:
+    """The experiment hook: the variant of a running experiment that targets this customer and order, if
+    any (and the client did not opt out with use_ab_testing=false)."""
+    if not use_ab_testing:
+        return None
+    return experiment_variant_for(customer=customer, order=order)
+
+
+def variant_strategy(decision: policy.StrategyDecision, variant: VariantDecision) -> policy.StrategyDecision:
+    """The strategy a variant's configuration sets: the personalized pipeline's own, or a base strategy's
+    weights alone; its parameters (the exploration temperature) override the pipeline's."""
+    strategy = variant.config["strategy"]
+    parameters = variant.config.get("parameters", {})
+    temperature = parameters.get("exploration_temperature", decision.temperature)
+    note = f"Experiment '{variant.experiment_name}' serves variant '{variant.variant_key}': the {strategy} strategy."
+    if strategy == "personalized":
+        return replace(decision, temperature=temperature, reasoning=(*decision.reasoning, note))
+    return policy.StrategyDecision(strategy, scoring.STRATEGIES[strategy].copy(), temperature, (note,))
 
 
 def _round(values: np.ndarray) -> dict[str, float]:
@@ -149,7 +167,7 @@ def recommendation_create(
     view = profile_view(profile)
     classification = policy.classify(view)
     state = state_from_json(profile.preference_state)
-    experiment_assignment_for(customer=customer, order=order_context, use_ab_testing=use_ab_testing)
+    variant = experiment_assignment_for(customer=customer, order=order_context, use_ab_testing=use_ab_testing)
     decision = policy.choose_strategy(
         profile=view,
         classification=classification,
@@ -158,12 +176,15 @@ def recommendation_create(
         order_complexity=order_context.complexity,
         stated_importance=preferences.factor_importance,
     )
+    if variant is not None:
+        decision = variant_strategy(decision, variant)
     filters = scoring.CandidateFilters(
         required_certifications=preferences.required_certifications,
         excluded_ids=preferences.excluded_manufacturer_ids,
         max_lead_time_days=preferences.max_lead_time_days,
     )
-    boost = _boosts(catalog, profile, state)
+    personal = variant is None or variant.config["strategy"] == "personalized"
+    boost = _boosts(catalog, profile, state) if personal else np.zeros(len(catalog))
     scored = scoring.score_eligible(catalog, order_context, decision.weights, filters=filters, boost=boost)
     session_id = uuid.uuid4()
     seed = session_id.int >> 65 if exploration_seed is None else exploration_seed  # fits a signed 64-bit column
@@ -220,7 +241,8 @@ def recommendation_create(
         personalization_level=policy.personalization_level(view, classification.kind),
         personal_confidence=profile.personal_confidence,
         customer_class=classification.kind,
-        ab_test_active=False,
+        ab_test_active=variant is not None,
+        variant_id=None if variant is None else variant.variant_id,
         weights=_round(decision.weights),
         weights_version=f"profile:v{profile.weights_version}",
         propensity=1.0,
@@ -232,4 +254,6 @@ def recommendation_create(
         catalog_version=catalog.version,
         created_at=timezone.now(),
     )
+    if variant is not None:
+        exposure_record(decision=variant, customer=customer, session_id=session.id)
     return RecommendationResult(session=session, items=items)

@@ -1,0 +1,324 @@
+"""Writes of experiments: creation with validation against what the engine accepts, the lifecycle, and the
+engine's side: sticky assignment, exposures and conversions counted once per customer."""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from django.db import IntegrityError, transaction
+from django.db.models import F
+from django.utils import timezone
+
+from core.errors import DomainError
+from experiments import assignment
+from experiments.models import (
+    ABTestExperiment,
+    Assignment,
+    ConversionEvent,
+    ExperimentStatus,
+    ExperimentType,
+    ExposureEvent,
+    Variant,
+)
+from experiments.selectors import experiments_running, running_experiments_invalidate
+from marketplace.models import ComplexityLevel, CustomerAccount, Region, Segment
+from marketplace.scoring import STRATEGIES, OrderContext
+
+ENGINE_STRATEGIES = ("personalized", *STRATEGIES)  # what a variant may rank with
+PARAMETER_BOUNDS = {"exploration_temperature": (0.0, 0.2)}  # what a variant may set, and within which bounds
+TARGETING = {"segments": Segment.values, "complexity_levels": ComplexityLevel.values, "regions": Region.values}
+
+
+def variant_config_validate(config: Any, *, field: str) -> dict:
+    if not isinstance(config, dict) or set(config) - {"strategy", "parameters"}:
+        raise DomainError('A variant config is {"strategy": ..., "parameters": {...}}.', field=field)
+    strategy = config.get("strategy")
+    if strategy not in ENGINE_STRATEGIES:
+        raise DomainError(
+            f"Unknown strategy {strategy!r}; the engine accepts {', '.join(ENGINE_STRATEGIES)}.",
+            field=f"{field}.strategy",
+        )
+    parameters = config.get("parameters") or {}
+    if not isinstance(parameters, dict):
+        raise DomainError("Parameters are an object.", field=f"{field}.parameters")
+    for name, value in parameters.items():
+        if name not in PARAMETER_BOUNDS:
+            raise DomainError(
+                f"Unknown parameter {name!r}; the engine accepts {', '.join(PARAMETER_BOUNDS)}.",
+                field=f"{field}.parameters.{name}",
+            )
+        low, high = PARAMETER_BOUNDS[name]
+        if (
+            isinstance(value, bool)
+            or not isinstance(value, (int, float))
+            or not math.isfinite(value)
+            or not (low <= value <= high)
+        ):
+            raise DomainError(f"{name} must be a number within [{low}, {high}].", field=f"{field}.parameters.{name}")
+    return {"strategy": strategy, "parameters": dict(parameters)}
+
+
+def targeting_validate(targeting: Any) -> dict:
+    if not isinstance(targeting, dict):
+        raise DomainError("Targeting is an object.", field="targeting")
+    unknown = set(targeting) - set(TARGETING) - {"min_order_value", "max_order_value"}
+    if unknown:
+        raise DomainError(f"Unknown targeting {sorted(unknown)}.", field="targeting")
+    for name, allowed in TARGETING.items():
+        values = targeting.get(name, [])
+        if not isinstance(values, list) or set(values) - set(allowed):
+            raise DomainError(f"{name} must be a list of {', '.join(allowed)}.", field=f"targeting.{name}")
+    low, high = targeting.get("min_order_value"), targeting.get("max_order_value")
+    for name, value in (("min_order_value", low), ("max_order_value", high)):
+        if value is not None and (isinstance(value, bool) or not isinstance(value, (int, float)) or value < 0):
+            raise DomainError(f"{name} must be a non-negative number.", field=f"targeting.{name}")
+    if low is not None and high is not None and low > high:
+        raise DomainError("min_order_value is above max_order_value.", field="targeting.max_order_value")
+    return dict(targeting)
+
+
+@transaction.atomic
+def experiment_create(
+    *,
+    name: str,
+    variants: list[dict],
+    experiment_type: str = ExperimentType.AB_TEST,
+    description: str = "",
+    coverage: float = 1.0,
+    targeting: dict | None = None,
+    namespace: str = "",
+    namespace_start: float = 0.0,
+    namespace_end: float = 1.0,
+    planned_end_date: datetime | None = None,
+    minimum_sample_size: int = 100,
+    minimum_effect_size: float = 0.05,
+    confidence_level: float = 0.95,
+    created_by=None,
+) -> ABTestExperiment:
+    """A draft experiment with its variants: at least two, one control, weights summing to 1, and configs
+    the engine accepts."""
+    if ABTestExperiment.objects.filter(name=name).exists():
+        raise DomainError("An experiment of this name exists.", field="name")
+    if not isinstance(variants, list) or len(variants) < 2:
+        raise DomainError("An experiment needs at least two variants.", field="variants")
+    weights = [v.get("weight") for v in variants]
+    try:
+        assignment.bucket_ranges(weights, coverage)
+    except (ValueError, TypeError) as error:
+        field = "coverage" if "coverage" in str(error) else "variants"
+        raise DomainError(str(error), field=field) from error
+    controls = [i for i, v in enumerate(variants) if v.get("is_control")]
+    if len(controls) != 1:
+        raise DomainError("Exactly one variant is the control.", field="variants")
+    keys = [v.get("key") for v in variants]
+    if len(set(keys)) != len(keys) or not all(isinstance(k, str) and k for k in keys):
+        raise DomainError("Each variant has its own key.", field="variants")
+    configs = [variant_config_validate(v.get("config"), field=f"variants.{i}.config") for i, v in enumerate(variants)]
+    if planned_end_date is not None and planned_end_date <= timezone.now():
+        raise DomainError("The planned end date is in the past.", field="planned_end_date")
+    if not 0 <= namespace_start < namespace_end <= 1:
+        raise DomainError("The namespace range is 0 <= start < end <= 1.", field="namespace_start")
+    experiment = ABTestExperiment(
+        name=name,
+        description=description,
+        experiment_type=experiment_type,
+        coverage=coverage,
+        targeting=targeting_validate(targeting or {}),
+        namespace=namespace,
+        namespace_start=namespace_start,
+        namespace_end=namespace_end,
+        planned_end_date=planned_end_date,
+        minimum_sample_size=minimum_sample_size,
+        minimum_effect_size=minimum_effect_size,
+        confidence_level=confidence_level,
+        created_by=created_by,
+    )
+    experiment.full_clean()
+    experiment.save()
+    Variant.objects.bulk_create(
+        [
+            Variant(
+                experiment=experiment,
+                key=v["key"],
+                name=v.get("name") or v["key"],
+                position=i,
+                is_control=i == controls[0],
+                weight=float(v["weight"]),
+                config=config,
+            )
+            for i, (v, config) in enumerate(zip(variants, configs))
+        ]
+    )
+    return experiment
+
+
+def _transition(experiment: ABTestExperiment, *, allowed: tuple[str, ...], to: str, reason: str) -> ABTestExperiment:
+    experiment = ABTestExperiment.objects.select_for_update().get(pk=experiment.pk)
+    if experiment.status not in allowed:
+        raise DomainError(
+            f"An experiment that is {experiment.status} cannot become {to}.",
+            extra={"status": experiment.status},
+            field="status",
+        )
+    experiment.status = to
+    experiment.status_reason = reason
+    fields = ["status", "status_reason", "updated_at"]
+    if to == ExperimentStatus.RUNNING and experiment.start_date is None:
+        experiment.start_date = timezone.now()
+        fields.append("start_date")
+    if to in (ExperimentStatus.STOPPED, ExperimentStatus.COMPLETED):
+        experiment.actual_end_date = timezone.now()
+        fields.append("actual_end_date")
+    experiment.save(update_fields=fields)
+    transaction.on_commit(running_experiments_invalidate)
+    return experiment
+
+
+@transaction.atomic
+def experiment_start(*, experiment: ABTestExperiment, reason: str = "started") -> ABTestExperiment:
+    return _transition(
+        experiment,
+        allowed=(ExperimentStatus.DRAFT, ExperimentStatus.PAUSED),
+        to=ExperimentStatus.RUNNING,
+        reason=reason,
+    )
+
+
+@transaction.atomic
+def experiment_pause(*, experiment: ABTestExperiment, reason: str = "paused") -> ABTestExperiment:
+    return _transition(experiment, allowed=(ExperimentStatus.RUNNING,), to=ExperimentStatus.PAUSED, reason=reason)
+
+
+@transaction.atomic
+def experiment_stop(*, experiment: ABTestExperiment, reason: str = "stopped") -> ABTestExperiment:
+    return _transition(
+        experiment,
+        allowed=(ExperimentStatus.RUNNING, ExperimentStatus.PAUSED),
+        to=ExperimentStatus.STOPPED,
+        reason=reason,
+    )
+
+
+@transaction.atomic
+def experiment_coverage_set(*, experiment: ABTestExperiment, coverage: float) -> ABTestExperiment:
+    """Coverage may change freely in a draft; once started it may only grow (a ramp moves nobody)."""
+    experiment = ABTestExperiment.objects.select_for_update().get(pk=experiment.pk)
+    if not (isinstance(coverage, (int, float)) and 0 <= coverage <= 1):
+        raise DomainError("Coverage is within [0, 1].", field="coverage")
+    if experiment.status != ExperimentStatus.DRAFT and coverage < experiment.coverage:
+        raise DomainError("Once started, coverage may only grow.", field="coverage")
+    experiment.coverage = coverage
+    experiment.save(update_fields=["coverage", "updated_at"])
+    transaction.on_commit(running_experiments_invalidate)
+    return experiment
+
+
+@dataclass(frozen=True)
+class VariantDecision:
+    experiment_id: int
+    experiment_name: str
+    variant_id: int
+    variant_key: str
+    config: dict
+
+
+def _targets(experiment: dict, customer: CustomerAccount, order: OrderContext) -> bool:
+    targeting = experiment["targeting"]
+    if targeting.get("segments") and customer.segment not in targeting["segments"]:
+        return False
+    if targeting.get("complexity_levels") and order.complexity_level not in targeting["complexity_levels"]:
+        return False
+    if targeting.get("regions") and order.delivery_region not in targeting["regions"]:
+        return False
+    low, high = targeting.get("min_order_value"), targeting.get("max_order_value")
+    return (low is None or order.estimated_value >= low) and (high is None or order.estimated_value <= high)
+
+
+def experiment_variant_for(*, customer: CustomerAccount, order: OrderContext) -> VariantDecision | None:
+    """The variant of the first running experiment that targets this customer and order. The assignment is
+    deterministic (FNV-1a of the experiment's seed and the customer) and sticky: the stored one wins."""
+    for experiment in experiments_running():
+        if not _targets(experiment, customer, order):
+            continue
+        stored = (
+            Assignment.objects.filter(experiment_id=experiment["id"], customer=customer)
+            .values_list("variant_id", flat=True)
+            .first()
+        )
+        if stored is None:
+            namespace = (
+                assignment.Namespace(
+                    experiment["namespace"], experiment["namespace_start"], experiment["namespace_end"]
+                )
+                if experiment["namespace"]
+                else None
+            )
+            chosen = assignment.assign(
+                experiment_seed=experiment["seed"],
+                unit_id=str(customer.pk),
+                weights=[v["weight"] for v in experiment["variants"]],
+                coverage=experiment["coverage"],
+                namespace=namespace,
+            )
+            if chosen is None:
+                continue
+            variant_id = experiment["variants"][chosen.variant]["id"]
+            try:
+                with transaction.atomic():
+                    Assignment.objects.create(
+                        experiment_id=experiment["id"],
+                        variant_id=variant_id,
+                        customer=customer,
+                        hash_value=chosen.hash_value,
+                    )
+            except IntegrityError:  # a concurrent request stored it first: that one wins
+                variant_id = Assignment.objects.get(experiment_id=experiment["id"], customer=customer).variant_id
+            stored = variant_id
+        variant = next(v for v in experiment["variants"] if v["id"] == stored)
+        return VariantDecision(experiment["id"], experiment["name"], variant["id"], variant["key"], variant["config"])
+    return None
+
+
+def exposure_record(*, decision: VariantDecision, customer: CustomerAccount, session_id) -> bool:
+    """Count the customer's exposure once per experiment: the event row and the counter in one transaction."""
+    try:
+        with transaction.atomic():
+            ExposureEvent.objects.create(
+                event_id=f"exposure:{decision.experiment_id}:{customer.pk}",
+                experiment_id=decision.experiment_id,
+                variant_id=decision.variant_id,
+                customer=customer,
+                session_id=session_id,
+            )
+            Variant.objects.filter(pk=decision.variant_id).update(participants=F("participants") + 1)
+    except IntegrityError:
+        return False
+    return True
+
+
+def conversion_record(*, variant_id: int, customer: CustomerAccount, session_id, value: float) -> bool:
+    """Count the customer's conversion once per experiment (attributed through the session's variant)."""
+    variant = Variant.objects.filter(pk=variant_id).values("experiment_id").first()
+    if variant is None:
+        return False
+    try:
+        with transaction.atomic():
+            ConversionEvent.objects.create(
+                event_id=f"conversion:{variant['experiment_id']}:{customer.pk}",
+                experiment_id=variant["experiment_id"],
+                variant_id=variant_id,
+                customer=customer,
+                session_id=session_id,
+                value=value,
+            )
+            Variant.objects.filter(pk=variant_id).update(
+                conversions=F("conversions") + 1,
+                revenue_sum=F("revenue_sum") + value,
+                revenue_sum_squares=F("revenue_sum_squares") + value * value,
+            )
+    except IntegrityError:
+        return False
+    return True
