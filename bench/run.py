@@ -23,10 +23,10 @@ from django.conf import settings  # noqa: E402
 from django.db import connection  # noqa: E402
 from django.test.utils import setup_databases, setup_test_environment, teardown_databases  # noqa: E402
 
-from bench import personalization, recommendations  # noqa: E402
+from bench import experiments, personalization, recommendations  # noqa: E402
 from bench.harness import Report  # noqa: E402
 
-BENCHMARKS = [recommendations, personalization]
+BENCHMARKS = [recommendations, personalization, experiments]
 
 
 def main() -> int:

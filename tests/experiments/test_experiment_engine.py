@@ -1,10 +1,8 @@
 """Experiments in the engine: validation, lifecycle, sticky assignment, exposures and conversions once."""
 
-import threading
 from decimal import Decimal
 
 import pytest
-from django.db import connections
 from django.urls import reverse
 
 from core.errors import DomainError
@@ -21,6 +19,7 @@ from experiments.services import (
 )
 from marketplace import scoring
 from personalization.services import recommendation_create, session_outcome_record
+from tests.concurrency import run_concurrently
 from tests.factories import CustomerAccountFactory, ManufacturerFactory, UserFactory
 
 ORDER = scoring.OrderContext(
@@ -197,19 +196,10 @@ def test_sixty_four_concurrent_exposures_of_one_customer_count_once():
     experiment = running()
     customer = CustomerAccountFactory()
     decision = experiment_variant_for(customer=customer, order=ORDER)
-    results = []
 
-    def expose():
-        try:
-            results.append(exposure_record(decision=decision, customer=customer, session_id=None))
-        finally:
-            connections.close_all()
-
-    threads = [threading.Thread(target=expose) for _ in range(64)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join(timeout=60)
+    results = run_concurrently(
+        [lambda: exposure_record(decision=decision, customer=customer, session_id=None) for _ in range(64)]
+    )
 
     assert results.count(True) == 1
     assert ExposureEvent.objects.filter(experiment=experiment).count() == 1

@@ -1,18 +1,17 @@
 """POST /api/v1/advanced-personalization/outcomes: the platform reports what came of a session (staff only)."""
 
-import threading
 import uuid
 from decimal import Decimal
 
 import numpy as np
 import pytest
-from django.db import connections
 
 from marketplace.models import MatchOutcome
 from marketplace.scoring import REGION_INDEX
 from marketplace.vocabulary import FACTORS
 from personalization import learning
 from personalization.models import CustomerPersonalizationProfile, OutcomeEvent, SessionOutcome
+from tests.concurrency import run_concurrently
 from tests.conftest import token_client
 from tests.factories import CustomerAccountFactory, ManufacturerFactory, OrderFactory, UserFactory
 
@@ -674,29 +673,6 @@ def test_anonymous_caller_is_told_to_authenticate(anonymous_client, shown, maker
 
 
 # --- concurrency (PostgreSQL) ----------------------------------------------------------------------------------
-
-
-def run_concurrently(calls) -> list:
-    """Run each call in its own thread (and database connection), all released at once; their results."""
-    barrier = threading.Barrier(len(calls))
-    results: list = [None] * len(calls)
-
-    def worker(index, call):
-        try:
-            barrier.wait()
-            results[index] = call()
-        except Exception as error:  # reported by the assertion on the results
-            results[index] = error
-        finally:
-            connections.close_all()
-
-    threads = [threading.Thread(target=worker, args=(i, call)) for i, call in enumerate(calls)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join(timeout=60)
-    assert not any(thread.is_alive() for thread in threads)
-    return results
 
 
 @pytest.mark.postgres

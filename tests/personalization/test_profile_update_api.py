@@ -3,18 +3,17 @@
 import itertools
 import json
 import math
-import threading
 import uuid
 
 import numpy as np
 import pytest
-from django.db import connections
 
 from marketplace.scoring import REGION_INDEX
 from marketplace.vocabulary import FACTORS
 from personalization import learning
 from personalization.models import CustomerPersonalizationProfile, ExplanationPreference, Interaction
 from personalization.services.profiles import risk_adjusted_step
+from tests.concurrency import run_concurrently
 from tests.conftest import token_client
 from tests.factories import CustomerAccountFactory, ManufacturerFactory, UserFactory
 
@@ -911,29 +910,6 @@ def test_user_without_a_customer_account_gets_no_profile(catalog):
 
 
 # --- concurrency (PostgreSQL) ----------------------------------------------------------------------------------
-
-
-def run_concurrently(calls) -> list:
-    """Run each call in its own thread (and database connection), all released at once; their results."""
-    barrier = threading.Barrier(len(calls))
-    results: list = [None] * len(calls)
-
-    def worker(index, call):
-        try:
-            barrier.wait()
-            results[index] = call()
-        except Exception as error:  # reported by the assertion on the results
-            results[index] = error
-        finally:
-            connections.close_all()
-
-    threads = [threading.Thread(target=worker, args=(i, call)) for i, call in enumerate(calls)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join(timeout=60)
-    assert not any(thread.is_alive() for thread in threads)
-    return results
 
 
 @pytest.mark.postgres
