@@ -1,5 +1,5 @@
-"""Experiments on the ranking strategies: the experiment, its variants, sticky assignments, and the exposure
-and conversion events whose unique ids make every customer count once."""
+"""Experiments on the ranking strategies: the experiment, its variants, sticky assignments, the exposure
+and conversion events whose unique ids make every customer count once, and the snapshots of the analysis."""
 
 import uuid
 
@@ -7,6 +7,7 @@ from django.conf import settings
 from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models
 from django.db.models import Q
+from django.utils import timezone
 
 from core.models import TimeStampedModel
 
@@ -169,3 +170,18 @@ class ConversionEvent(models.Model):
 
     def __str__(self) -> str:
         return f"Conversion {self.event_id}"
+
+
+class ExperimentSnapshot(models.Model):
+    """One run of the analysis, as it was computed: the history that the results charts draw."""
+
+    experiment = models.ForeignKey(ABTestExperiment, on_delete=models.CASCADE, related_name="snapshots")
+    created_at = models.DateTimeField(default=timezone.now, editable=False)
+    analysis = models.JSONField(default=dict)
+
+    class Meta:
+        ordering = ["experiment", "created_at"]
+        indexes = [models.Index(fields=["experiment", "created_at"], name="snapshot_experiment_time")]
+
+    def __str__(self) -> str:
+        return f"{self.experiment} at {self.created_at:%Y-%m-%d %H:%M:%S}"

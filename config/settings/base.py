@@ -151,6 +151,8 @@ SPECTACULAR_SETTINGS = {
         "MaterialEnum": "marketplace.vocabulary.MATERIALS",
         "CertificationEnum": "marketplace.vocabulary.CERTIFICATIONS",
         "RegionEnum": "marketplace.models.Region",
+        "ExperimentStatusEnum": "experiments.models.ExperimentStatus",
+        "OrderStatusEnum": "marketplace.models.OrderStatus",
     },
 }
 
