@@ -30,4 +30,10 @@ def periodic_task_specs() -> list[PeriodicTaskSpec]:
             every_seconds=settings.SEGMENT_PREFERENCES_SECONDS,
             description="Refit what each segment prefers from the decision log: the prior of new customers.",
         ),
+        PeriodicTaskSpec(
+            name="experiment stopping rules",
+            task="experiments.tasks.experiments_check_task",
+            every_seconds=settings.EXPERIMENT_CHECK_SECONDS,
+            description="Pause on SRM, complete at the planned end or with a winner, reweight bandits.",
+        ),
     ]

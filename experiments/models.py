@@ -66,6 +66,9 @@ class ABTestExperiment(TimeStampedModel):
     secondary_metrics = models.JSONField(default=list, blank=True)
     guardrail_metrics = models.JSONField(default=list, blank=True)
     minimum_sample_size = models.PositiveIntegerField(default=100, help_text="Per variant, before any decision")
+    minimum_runtime_days = models.FloatField(
+        default=7.0, validators=[MinValueValidator(0.0)], help_text="Before an automatic stop with a winner"
+    )
     minimum_effect_size = models.FloatField(
         default=0.05, validators=[MinValueValidator(0.0)], help_text="Relative lift worth acting on"
     )
@@ -185,3 +188,17 @@ class ExperimentSnapshot(models.Model):
 
     def __str__(self) -> str:
         return f"{self.experiment} at {self.created_at:%Y-%m-%d %H:%M:%S}"
+
+
+class BanditWeights(models.Model):
+    """The traffic weights a bandit experiment gave its variants, from when (the history of its reweighting)."""
+
+    experiment = models.ForeignKey(ABTestExperiment, on_delete=models.CASCADE, related_name="weights_history")
+    weights = models.JSONField(help_text="variant key -> weight")
+    created_at = models.DateTimeField(auto_now_add=True, db_index=True)
+
+    class Meta:
+        ordering = ["experiment", "created_at"]
+
+    def __str__(self) -> str:
+        return f"{self.experiment} weights at {self.created_at:%Y-%m-%d %H:%M}"

@@ -96,6 +96,7 @@ def experiment_create(
     minimum_sample_size: int = 100,
     minimum_effect_size: float = 0.05,
     confidence_level: float = 0.95,
+    minimum_runtime_days: float = 7.0,
     created_by=None,
 ) -> ABTestExperiment:
     """A draft experiment with its variants: at least two, one control, weights summing to 1, and configs
@@ -134,6 +135,7 @@ def experiment_create(
         minimum_sample_size=minimum_sample_size,
         minimum_effect_size=minimum_effect_size,
         confidence_level=confidence_level,
+        minimum_runtime_days=minimum_runtime_days,
         created_by=created_by,
     )
     experiment.full_clean()

@@ -77,6 +77,9 @@ class ExperimentCreateInputSerializer(StrictSerializer):
         min_value=0, max_value=10, default=0.05, help_text="Relative lift worth acting on (0.05 = 5%)"
     )
     confidence_level = StrictFloatField(min_value=0.8, max_value=0.999, default=0.95)
+    minimum_runtime_days = StrictFloatField(
+        min_value=0, max_value=365, default=7.0, help_text="Before an automatic stop with a winner"
+    )
 
     def validate_variants(self, value: list) -> list:
         if not 2 <= len(value) <= MAX_VARIANTS:
@@ -140,6 +143,7 @@ class ExperimentOutputSerializer(serializers.Serializer):
     minimum_sample_size = serializers.IntegerField()
     minimum_effect_size = serializers.FloatField()
     confidence_level = serializers.FloatField()
+    minimum_runtime_days = serializers.FloatField()
     created_by = serializers.IntegerField(source="created_by_id", allow_null=True, help_text="The user's id")
     created_at = serializers.DateTimeField()
     updated_at = serializers.DateTimeField()

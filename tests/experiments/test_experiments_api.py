@@ -108,6 +108,7 @@ def test_staff_create_a_draft_experiment_with_its_variants(staff_client, staff_u
         "minimum_sample_size": 500,
         "minimum_effect_size": 0.1,
         "confidence_level": 0.9,
+        "minimum_runtime_days": 7.0,
         "created_by": staff_user.pk,
         "created_at": body["created_at"],
         "updated_at": body["updated_at"],
