@@ -36,4 +36,10 @@ def periodic_task_specs() -> list[PeriodicTaskSpec]:
             every_seconds=settings.EXPERIMENT_CHECK_SECONDS,
             description="Pause on SRM, complete at the planned end or with a winner, reweight bandits.",
         ),
+        PeriodicTaskSpec(
+            name="experiment counter reconciliation",
+            task="experiments.tasks.experiment_counters_reconcile_task",
+            every_seconds=settings.EXPERIMENT_RECONCILE_SECONDS,
+            description="Set the variants' counters from their exposure and conversion events.",
+        ),
     ]

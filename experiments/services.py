@@ -324,3 +324,26 @@ def conversion_record(*, variant_id: int, customer: CustomerAccount, session_id,
     except IntegrityError:
         return False
     return True
+
+
+@transaction.atomic
+def experiment_counters_reconcile(*, experiment: ABTestExperiment) -> dict[str, dict]:
+    """Set each variant's counters from its event rows (the source of truth), and say what differed.
+    Idempotent; the counters are what the analysis reads, the events what they must agree with."""
+    changed: dict[str, dict] = {}
+    for variant in Variant.objects.select_for_update().filter(experiment=experiment).order_by("position"):
+        participants = ExposureEvent.objects.filter(variant=variant).count()
+        values = list(ConversionEvent.objects.filter(variant=variant).values_list("value", flat=True))
+        truth = {
+            "participants": participants,
+            "conversions": len(values),
+            "revenue_sum": float(sum(values)),
+            "revenue_sum_squares": float(sum(v * v for v in values)),
+        }
+        before = {name: getattr(variant, name) for name in truth}
+        if any(not math.isclose(before[name], truth[name], rel_tol=1e-9, abs_tol=1e-6) for name in truth):
+            changed[variant.key] = {"before": before, "after": truth}
+            for name, value in truth.items():
+                setattr(variant, name, value)
+            variant.save(update_fields=list(truth))
+    return changed

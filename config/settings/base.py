@@ -192,6 +192,7 @@ SEGMENT_PREFERENCES_SECONDS = env.int("SEGMENT_PREFERENCES_SECONDS", default=6 *
 # How often beat applies the experiments' stopping rules, and the cadence of a bandit's reweighting.
 EXPERIMENT_CHECK_SECONDS = env.int("EXPERIMENT_CHECK_SECONDS", default=15 * 60)
 BANDIT_REWEIGHT_SECONDS = env.int("BANDIT_REWEIGHT_SECONDS", default=6 * 60 * 60)
+EXPERIMENT_RECONCILE_SECONDS = env.int("EXPERIMENT_RECONCILE_SECONDS", default=60 * 60)
 
 # How often Celery beat proves it and a worker are alive; /healthz reports a stale heartbeat.
 CELERY_HEARTBEAT_SECONDS = env.int("CELERY_HEARTBEAT_SECONDS", default=60)

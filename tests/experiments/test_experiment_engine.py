@@ -9,6 +9,7 @@ from core.errors import DomainError
 from core.services import product_manager_group_ensure
 from experiments.models import ABTestExperiment, Assignment, ConversionEvent, ExposureEvent, Variant
 from experiments.services import (
+    experiment_counters_reconcile,
     experiment_coverage_set,
     experiment_create,
     experiment_pause,
@@ -224,3 +225,29 @@ def test_a_product_manager_starts_and_stops_an_experiment_from_the_admin(client)
     assert started == "running"
     assert ABTestExperiment.objects.get().status == "stopped"
     assert client.get(reverse("admin:experiments_abtestexperiment_change", args=[experiment.pk])).status_code == 200
+
+
+@pytest.mark.django_db
+def test_reconciliation_sets_the_counters_from_the_event_rows_and_is_idempotent():
+    maker = ManufacturerFactory()
+    experiment = running()
+    for customer in CustomerAccountFactory.create_batch(3):
+        session = recommendation_create(customer=customer, order_context=ORDER).session
+        session_outcome_record(
+            session=session,
+            event_id=f"o{customer.pk}",
+            manufacturer_id=maker.id,
+            converted=True,
+            contract_value=Decimal("10.00"),
+        )
+    Variant.objects.filter(experiment=experiment).update(participants=99, conversions=0, revenue_sum=0.0)
+
+    changed = experiment_counters_reconcile(experiment=experiment)
+    again = experiment_counters_reconcile(experiment=experiment)
+
+    variants = list(Variant.objects.filter(experiment=experiment))
+    assert sum(v.participants for v in variants) == ExposureEvent.objects.count() == 3
+    assert sum(v.conversions for v in variants) == ConversionEvent.objects.count() == 3
+    assert sum(v.revenue_sum for v in variants) == pytest.approx(30.0)
+    assert set(changed) == {v.key for v in variants}
+    assert again == {}
