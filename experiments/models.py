@@ -108,6 +108,9 @@ class Variant(models.Model):
     conversions = models.PositiveIntegerField(default=0, help_text="Exposed customers who converted (each once)")
     revenue_sum = models.FloatField(default=0.0)
     revenue_sum_squares = models.FloatField(default=0.0)
+    ratings = models.PositiveIntegerField(default=0, help_text="Rated sessions (the satisfaction guardrail's units)")
+    satisfaction_sum = models.FloatField(default=0.0)
+    satisfaction_sum_squares = models.FloatField(default=0.0)
 
     class Meta:
         ordering = ["experiment", "position"]

@@ -29,6 +29,7 @@ from marketplace.scoring import STRATEGIES, OrderContext
 
 ENGINE_STRATEGIES = ("personalized", *STRATEGIES)  # what a variant may rank with
 PARAMETER_BOUNDS = {"exploration_temperature": (0.0, 0.2)}  # what a variant may set, and within which bounds
+GUARDRAILS = ("satisfaction",)  # the metrics a guardrail may watch (those counted per variant)
 TARGETING = {"segments": Segment.values, "complexity_levels": ComplexityLevel.values, "regions": Region.values}
 
 
@@ -97,6 +98,7 @@ def experiment_create(
     minimum_effect_size: float = 0.05,
     confidence_level: float = 0.95,
     minimum_runtime_days: float = 7.0,
+    guardrail_metrics: list[str] | None = None,
     created_by=None,
 ) -> ABTestExperiment:
     """A draft experiment with its variants: at least two, one control, weights summing to 1, and configs
@@ -120,6 +122,9 @@ def experiment_create(
     configs = [variant_config_validate(v.get("config"), field=f"variants.{i}.config") for i, v in enumerate(variants)]
     if planned_end_date is not None and planned_end_date <= timezone.now():
         raise DomainError("The planned end date is in the past.", field="planned_end_date")
+    guardrails = list(guardrail_metrics or [])
+    if set(guardrails) - set(GUARDRAILS):
+        raise DomainError(f"Guardrail metrics are among {', '.join(GUARDRAILS)}.", field="guardrail_metrics")
     if not 0 <= namespace_start < namespace_end <= 1:
         raise DomainError("The namespace range is 0 <= start < end <= 1.", field="namespace_start")
     experiment = ABTestExperiment(
@@ -136,6 +141,7 @@ def experiment_create(
         minimum_effect_size=minimum_effect_size,
         confidence_level=confidence_level,
         minimum_runtime_days=minimum_runtime_days,
+        guardrail_metrics=guardrails,
         created_by=created_by,
     )
     experiment.full_clean()
@@ -347,3 +353,12 @@ def experiment_counters_reconcile(*, experiment: ABTestExperiment) -> dict[str, 
                 setattr(variant, name, value)
             variant.save(update_fields=list(truth))
     return changed
+
+
+def satisfaction_record(*, variant_id: int, rating: int) -> None:
+    """Count a rated session of a variant for its satisfaction guardrail (atomic increments)."""
+    Variant.objects.filter(pk=variant_id).update(
+        ratings=F("ratings") + 1,
+        satisfaction_sum=F("satisfaction_sum") + rating,
+        satisfaction_sum_squares=F("satisfaction_sum_squares") + rating * rating,
+    )

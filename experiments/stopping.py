@@ -1,5 +1,6 @@
 """The automatic decisions Celery beat takes on running experiments, each with its reason, idempotently:
 
+- stop for harm when a guardrail (satisfaction) is worse than the control's by more than its margin;
 - pause on a sample ratio mismatch (p < 0.001 once every variant has its minimum count): the assignment or
   the exposure logging is broken, and no result can be trusted until someone looks;
 - complete at the planned end date;
@@ -18,19 +19,21 @@ from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
 
-from experiments import allocation
+from experiments import allocation, stats
 from experiments.analysis import experiment_analyze
 from experiments.models import ABTestExperiment, BanditWeights, ExperimentStatus, ExperimentType, Variant
 from experiments.selectors import running_experiments_invalidate
 
 BANDIT_FLOOR = 0.01
+GUARDRAIL_MARGIN = 0.1  # rating points of satisfaction a treatment may lose before it is stopped for harm
+GUARDRAIL_MINIMUM_RATINGS = 30
 BANDIT_MINIMUM_UNITS = 100
 
 
 @dataclass(frozen=True)
 class CheckResult:
     experiment_id: int
-    action: str  # "none", "paused", "completed", "reweighted"
+    action: str  # "none", "paused", "stopped", "completed", "reweighted"
     reason: str
 
 
@@ -43,6 +46,42 @@ def _set_status(experiment: ABTestExperiment, status: str, reason: str) -> None:
         fields.append("actual_end_date")
     experiment.save(update_fields=fields)
     transaction.on_commit(running_experiments_invalidate)
+
+
+def _guardrail_harm(experiment: ABTestExperiment) -> str | None:
+    """Stop for harm when a treatment's satisfaction is worse than the control's by more than the margin,
+    by the always-valid one-sided bound (so the guardrail may be watched at every check)."""
+    if "satisfaction" not in experiment.guardrail_metrics:
+        return None
+    variants = list(experiment.variants.order_by("position"))
+    control = next((v for v in variants if v.is_control), None)
+    if control is None or control.ratings < GUARDRAIL_MINIMUM_RATINGS:
+        return None
+    alpha = 1.0 - experiment.confidence_level
+    for variant in variants:
+        if variant.is_control or variant.ratings < GUARDRAIL_MINIMUM_RATINGS:
+            continue
+        try:
+            result = stats.frequentist_test(
+                _ratings(control),
+                _ratings(variant),
+                alpha=alpha,
+                relative=False,
+                alternative="less",
+                sequential_tuning=max(2 * experiment.minimum_sample_size, 5000),
+            )
+        except stats.UndefinedStatisticError:
+            continue
+        if result.ci_high < -GUARDRAIL_MARGIN:
+            return (
+                f"Stopped automatically for harm: satisfaction of {variant.key} is below the control's by more "
+                f"than {GUARDRAIL_MARGIN} (upper bound {result.ci_high:.2f}, {variant.ratings} ratings)."
+            )
+    return None
+
+
+def _ratings(variant: Variant) -> stats.SampleStats:
+    return stats.SampleStats(variant.ratings, variant.satisfaction_sum, variant.satisfaction_sum_squares)
 
 
 def _reweight(experiment: ABTestExperiment, variants: list[Variant], now) -> str | None:
@@ -80,6 +119,10 @@ def experiment_check(*, experiment: ABTestExperiment) -> CheckResult:
         reason = f"Paused automatically: sample ratio mismatch. {analysis['srm']['reason']}"
         _set_status(experiment, ExperimentStatus.PAUSED, reason)
         return CheckResult(experiment.pk, "paused", reason)
+    harm = _guardrail_harm(experiment)
+    if harm is not None:
+        _set_status(experiment, ExperimentStatus.STOPPED, harm)
+        return CheckResult(experiment.pk, "stopped", harm)
     if experiment.planned_end_date is not None and now >= experiment.planned_end_date:
         reason = f"Completed automatically at the planned end date; winner: {analysis['winner'] or 'none'}."
         _set_status(experiment, ExperimentStatus.COMPLETED, reason)

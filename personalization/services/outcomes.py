@@ -10,7 +10,7 @@ from django.db import IntegrityError, transaction
 from django.utils import timezone
 
 from core.errors import DomainError
-from experiments.services import conversion_record
+from experiments.services import conversion_record, satisfaction_record
 from marketplace.models import Manufacturer, MatchOutcome, Order
 from personalization import learning
 from personalization.models import (
@@ -149,6 +149,8 @@ def session_outcome_record(
             session_id=session.pk,
             value=float(outcome.contract_value),
         )
+    if new_rating and session.variant_id:
+        satisfaction_record(variant_id=session.variant_id, rating=int(outcome.satisfaction))
     return OutcomeResult(outcome, event, duplicate=False)
 
 

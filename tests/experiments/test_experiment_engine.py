@@ -251,3 +251,20 @@ def test_reconciliation_sets_the_counters_from_the_event_rows_and_is_idempotent(
     assert sum(v.revenue_sum for v in variants) == pytest.approx(30.0)
     assert set(changed) == {v.key for v in variants}
     assert again == {}
+
+
+@pytest.mark.django_db
+def test_a_rating_reported_for_a_session_counts_toward_its_variants_satisfaction_guardrail():
+    maker = ManufacturerFactory()
+    customer = CustomerAccountFactory()
+    running(guardrail_metrics=["satisfaction"])
+    session = recommendation_create(customer=customer, order_context=ORDER).session
+
+    session_outcome_record(
+        session=session, event_id="c", manufacturer_id=maker.id, converted=True, contract_value=Decimal("100.00")
+    )
+    session_outcome_record(session=session, event_id="r", manufacturer_id=maker.id, satisfaction=4)
+    session_outcome_record(session=session, event_id="r", manufacturer_id=maker.id, satisfaction=4)  # a repeat
+
+    variant = Variant.objects.get(pk=session.variant_id)
+    assert (variant.ratings, variant.satisfaction_sum, variant.satisfaction_sum_squares) == (1, 4.0, 16.0)

@@ -7,6 +7,7 @@ from django.core.management import call_command
 from django.utils import timezone
 from django_celery_beat.models import PeriodicTask
 
+from core.errors import DomainError
 from experiments.models import ABTestExperiment, BanditWeights, Variant
 from experiments.services import experiment_create, experiment_start
 from experiments.stopping import experiment_check, experiments_check
@@ -150,3 +151,48 @@ def test_the_stopping_rules_are_declared_for_beat_and_run_as_a_task():
             "reason": ABTestExperiment.objects.get().analysis["winner_reason"],
         }
     ]
+
+
+def ratings(experiment, *rows) -> None:
+    """(ratings, mean, sd) per variant, as counters."""
+    for variant, (n, mean, sd) in zip(experiment.variants.order_by("position"), rows):
+        total = n * mean
+        squares = (n - 1) * sd * sd + total * total / n
+        Variant.objects.filter(pk=variant.pk).update(
+            ratings=n, satisfaction_sum=total, satisfaction_sum_squares=squares
+        )
+
+
+@pytest.mark.django_db
+def test_a_guardrail_crossing_its_bound_stops_the_experiment_for_harm():
+    experiment = started(guardrail_metrics=["satisfaction"])
+    counters(experiment, (3_000, 300), (3_000, 310))
+    ratings(experiment, (2_000, 4.2, 0.8), (2_000, 3.6, 0.9))
+
+    result = experiment_check(experiment=experiment)
+
+    experiment.refresh_from_db()
+    assert result.action == "stopped"
+    assert experiment.status == "stopped"
+    assert experiment.status_reason.startswith("Stopped automatically for harm: satisfaction of v1")
+
+
+@pytest.mark.django_db
+def test_a_guardrail_within_its_margin_or_not_watched_does_nothing():
+    watched = started(name="watched", guardrail_metrics=["satisfaction"])
+    unwatched = started(name="unwatched")
+    for experiment in (watched, unwatched):
+        counters(experiment, (3_000, 300), (3_000, 310))
+    ratings(watched, (2_000, 4.2, 0.8), (2_000, 4.18, 0.8))
+    ratings(unwatched, (2_000, 4.2, 0.8), (2_000, 3.0, 0.8))
+
+    assert experiment_check(experiment=watched).action == "none"
+    assert experiment_check(experiment=unwatched).action == "none"
+
+
+@pytest.mark.django_db
+def test_an_unknown_guardrail_metric_is_refused():
+    with pytest.raises(DomainError) as error:
+        started(guardrail_metrics=["happiness"])
+
+    assert "guardrail_metrics" in error.value.extra["fields"]
