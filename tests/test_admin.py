@@ -6,6 +6,7 @@ from django.core.management import call_command
 from django.urls import reverse
 
 from core.services import product_manager_group_ensure
+from experiments.models import ABTestExperiment
 from tests.factories import UserFactory
 
 
@@ -55,3 +56,4 @@ def test_demo_accounts_can_run_twice_and_print_the_logins(capsys):
     out = capsys.readouterr().out
     assert out.count("product manager: pm / a-long-demo-password") == 2
     assert "customer API token:" in out
+    assert ABTestExperiment.objects.get().status == "draft"  # one demo experiment, however often it runs

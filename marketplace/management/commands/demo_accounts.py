@@ -5,14 +5,20 @@ from django.db import transaction
 from knox.models import AuthToken
 
 from core.services import product_manager_group_ensure
+from experiments.models import ABTestExperiment
+from experiments.services import experiment_create
 from marketplace.models import CustomerAccount
 
 DEMO_PM_USERNAME = "pm"
 DEMO_CUSTOMER_USERNAME = "demo-customer"
+DEMO_EXPERIMENT = "Personalized vs balanced ranking"
 
 
 class Command(BaseCommand):
-    help = "Create (or reset) the demo product-manager login and demo customer, and print a fresh API token."
+    help = (
+        "Create (or reset) the demo product-manager login and demo customer, a draft demo experiment, and print "
+        "a fresh API token."
+    )
 
     def add_arguments(self, parser) -> None:
         parser.add_argument("--password", default=None, help="Password for both logins (default: DEMO_PASSWORD)")
@@ -45,6 +51,28 @@ class Command(BaseCommand):
             },
         )
         _, token = AuthToken.objects.create(buyer)
+        if not ABTestExperiment.objects.filter(name=DEMO_EXPERIMENT).exists():
+            experiment_create(
+                name=DEMO_EXPERIMENT,
+                description="Does the personalized ranking convert better than the balanced base strategy?",
+                variants=[
+                    {
+                        "key": "balanced",
+                        "name": "Balanced strategy",
+                        "weight": 0.5,
+                        "is_control": True,
+                        "config": {"strategy": "balanced"},
+                    },
+                    {
+                        "key": "personalized",
+                        "name": "Personalized",
+                        "weight": 0.5,
+                        "config": {"strategy": "personalized"},
+                    },
+                ],
+                guardrail_metrics=["satisfaction"],
+                created_by=pm,
+            )
 
         self.stdout.write(self.style.SUCCESS("Demo logins (admin at http://127.0.0.1:8000/admin/):"))
         self.stdout.write(f"  product manager: {DEMO_PM_USERNAME} / {password}")
