@@ -11,6 +11,7 @@ from marketplace.scoring import REGION_INDEX
 from marketplace.vocabulary import FACTORS
 from personalization import learning
 from personalization.models import CustomerPersonalizationProfile, OutcomeEvent, SessionOutcome
+from tests.api_helpers import ORDER_CONTEXT, assert_domain_error, assert_field_error
 from tests.concurrency import run_concurrently
 from tests.conftest import token_client
 from tests.factories import CustomerAccountFactory, ManufacturerFactory, OrderFactory, UserFactory
@@ -19,15 +20,6 @@ URL = "/api/v1/advanced-personalization/outcomes"
 RECOMMEND_URL = "/api/v1/advanced-personalization/recommendations/personalized"
 FEEDBACK_URL = "/api/v1/advanced-personalization/profile/update"
 
-ORDER_CONTEXT = {
-    "process": "cnc_machining",
-    "quantity": 100,
-    "complexity_level": "complex",
-    "estimated_value": 12000,
-    "quality_requirements": 0.8,
-    "timeline_urgency": 0.5,
-    "region": "western_europe",
-}
 
 EMPTY_PATTERN = {"chosen": 0, "rejected": 0, "successes": 0, "failures": 0}
 
@@ -81,23 +73,6 @@ def chosen_probability(recommendation: dict, mean: list[float], manufacturer_id:
     offsets = learning.position_offsets(len(options), learning.DEFAULT_POSITION_BIAS)
     position = [item["manufacturer"]["id"] for item in items].index(manufacturer_id)
     return float(learning.choice_probabilities(np.array(mean), options, offsets)[position])
-
-
-def assert_field_error(response, field: str) -> list[str]:
-    """A serializer 400 in the one error shape, naming `field` (and only it); returns its messages."""
-    assert response.status_code == 400, response.content
-    body = response.json()
-    assert set(body) == {"message", "extra"}
-    assert list(body["extra"]["fields"]) == [field], body
-    messages = body["extra"]["fields"][field]
-    assert messages
-    assert body["message"] == f"Invalid input: {field}: {messages[0]}"
-    return messages
-
-
-def assert_domain_error(response, field: str, message: str) -> None:
-    assert response.status_code == 400, response.content
-    assert response.json() == {"message": message, "extra": {"fields": {field: [message]}}}
 
 
 @pytest.fixture

@@ -13,22 +13,13 @@ from marketplace.vocabulary import FACTORS
 from personalization import learning
 from personalization.models import CustomerPersonalizationProfile, ExplanationPreference, Interaction
 from personalization.services.profiles import risk_adjusted_step
+from tests.api_helpers import ORDER_CONTEXT, assert_domain_error, assert_field_error
 from tests.concurrency import run_concurrently
 from tests.conftest import token_client
 from tests.factories import CustomerAccountFactory, ManufacturerFactory, UserFactory
 
 URL = "/api/v1/advanced-personalization/profile/update"
 RECOMMEND_URL = "/api/v1/advanced-personalization/recommendations/personalized"
-
-ORDER_CONTEXT = {
-    "process": "cnc_machining",
-    "quantity": 100,
-    "complexity_level": "complex",
-    "estimated_value": 12000,
-    "quality_requirements": 0.8,
-    "timeline_urgency": 0.5,
-    "region": "western_europe",
-}
 
 
 @pytest.fixture
@@ -79,24 +70,6 @@ def choose(client, recommendation: dict, manufacturer_id: int, event_id="evt-1",
 def profile_row(customer) -> dict:
     """Every column of the customer's profile, to compare before and after a request."""
     return CustomerPersonalizationProfile.objects.filter(customer=customer).values().get()
-
-
-def assert_field_error(response, field: str) -> list[str]:
-    """A serializer 400 in the one error shape, naming `field` (and only it); returns its messages."""
-    assert response.status_code == 400, response.content
-    body = response.json()
-    assert set(body) == {"message", "extra"}
-    assert list(body["extra"]["fields"]) == [field], body
-    messages = body["extra"]["fields"][field]
-    assert messages
-    assert body["message"] == f"Invalid input: {field}: {messages[0]}"
-    return messages
-
-
-def assert_domain_error(response, field: str, message: str) -> None:
-    """A rule of the domain refused the event: a 400 naming `field` with `message`."""
-    assert response.status_code == 400, response.content
-    assert response.json() == {"message": message, "extra": {"fields": {field: [message]}}}
 
 
 # --- a choice teaches the profile ------------------------------------------------------------------------------

@@ -15,19 +15,11 @@ from marketplace.vocabulary import FACTORS
 from personalization import policy
 from personalization.models import RecommendationSession
 from personalization.services import recommendations
+from tests.api_helpers import ORDER_CONTEXT, assert_field_error
 from tests.factories import ManufacturerFactory, OrderFactory
 
 URL = "/api/v1/advanced-personalization/recommendations/personalized"
 
-ORDER_CONTEXT = {
-    "process": "cnc_machining",
-    "quantity": 100,
-    "complexity_level": "complex",
-    "estimated_value": 12000,
-    "quality_requirements": 0.8,
-    "timeline_urgency": 0.5,
-    "region": "western_europe",
-}
 
 GOAL_STRATEGIES = [
     ("balanced", "balanced"),
@@ -53,20 +45,6 @@ def _without(mapping: dict, key: str) -> dict:
 
 def recommend(client, body, **kwargs):
     return client.post(URL, body, format="json", **kwargs)
-
-
-def assert_field_error(response, field: str) -> list[str]:
-    """A 400 in the one error shape, naming `field` (and only it); returns its messages."""
-    assert response.status_code == 400, response.content
-    body = response.json()
-    assert set(body) == {"message", "extra"}
-    assert list(body["extra"]["fields"]) == [field], body
-    messages = body["extra"]["fields"][field]
-    assert messages
-    assert all(isinstance(m, str) and m for m in messages)
-    expected = messages[0] if field == "non_field_errors" else f"Invalid input: {field}: {messages[0]}"
-    assert body["message"] == expected
-    return messages
 
 
 def ranked_ids(response) -> list[int]:
