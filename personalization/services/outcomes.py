@@ -22,11 +22,11 @@ from personalization.models import (
 )
 from personalization.services.profiles import (
     RECENT_RATINGS,
+    factor_map,
     profile_lock,
     session_options,
     state_from_json,
     state_to_json,
-    weights_json,
 )
 
 REINFORCEMENT = 0.5  # the weight of an outcome's pseudo-choice: +0.5 for a perfect outcome, -0.5 for the worst
@@ -213,7 +213,7 @@ def learn_from_outcome(
             offsets=learning.position_offsets(len(options), float(profile.prior_state.get("position_bias", 1.0))),
         )
         profile.preference_state = state_to_json(update.state)
-        profile.personal_weights = weights_json(learning.effective_weights(update.state))
+        profile.personal_weights = factor_map(learning.effective_weights(update.state))
         profile.weights_version += 1
         summary = {
             "reward": round(reward or 0.0, 4),

@@ -68,8 +68,9 @@ def state_from_json(data: dict) -> learning.PreferenceState:
     )
 
 
-def weights_json(weights: np.ndarray) -> dict[str, float]:
-    return dict(zip(FACTORS, np.round(weights, 6).tolist()))
+def factor_map(values: np.ndarray) -> dict[str, float]:
+    """One number per ranking factor, rounded for storage: weights, features or contributions."""
+    return dict(zip(FACTORS, np.round(values, 6).tolist()))
 
 
 def profile_get_or_create(*, customer: CustomerAccount) -> CustomerPersonalizationProfile:
@@ -83,7 +84,7 @@ def profile_get_or_create(*, customer: CustomerAccount) -> CustomerPersonalizati
         with transaction.atomic():
             return CustomerPersonalizationProfile.objects.create(
                 customer=customer,
-                personal_weights=weights_json(learning.effective_weights(state)),
+                personal_weights=factor_map(learning.effective_weights(state)),
                 preference_state=state_to_json(state),
                 prior_state={**state_to_json(state), "position_bias": prior.position_bias},
             )
@@ -282,7 +283,7 @@ def learn_from_choice(
         state, options, position, offsets=learning.position_offsets(len(options), position_bias), step_scale=step_scale
     )
     profile.preference_state = state_to_json(update.state)
-    profile.personal_weights = weights_json(learning.effective_weights(update.state))
+    profile.personal_weights = factor_map(learning.effective_weights(update.state))
     profile.personal_confidence = round(learning.confidence(update.state, state_from_json(prior)), 6)
     profile.learning_velocity = round(step_scale * (1.0 - profile.personal_confidence), 6)
     profile.weights_version += 1

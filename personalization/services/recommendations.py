@@ -30,7 +30,7 @@ from marketplace.selectors import catalog_get
 from marketplace.vocabulary import FACTOR_LABELS, FACTORS, REGIONS
 from personalization import learning, policy
 from personalization.models import CustomerPersonalizationProfile, ExplanationPreference, RecommendationSession
-from personalization.services.profiles import profile_get_or_create, profile_view, state_from_json
+from personalization.services.profiles import factor_map, profile_get_or_create, profile_view, state_from_json
 
 REGION_CODES = tuple(REGIONS)
 
@@ -107,10 +107,6 @@ def variant_strategy(decision: policy.StrategyDecision, variant: VariantDecision
     if strategy == "personalized":
         return replace(decision, temperature=temperature, reasoning=(*decision.reasoning, note))
     return policy.StrategyDecision(strategy, scoring.STRATEGIES[strategy].copy(), temperature, (note,))
-
-
-def _round(values: np.ndarray) -> dict[str, float]:
-    return dict(zip(FACTORS, np.round(values, 6).tolist()))
 
 
 def _boosts(
@@ -205,8 +201,8 @@ def recommendation_create(
             region=REGION_CODES[int(catalog.region[row])],
             rank=rank,
             score=round(float(scored.scores[position]), 6),
-            features=_round(features),
-            contributions=_round(contributions),
+            features=factor_map(features),
+            contributions=factor_map(contributions),
             pattern_boost=round(row_boost, 6),
             explanation=explanation_for(contributions, features, decision.weights, row_boost, rank, detailed),
         )
@@ -243,7 +239,7 @@ def recommendation_create(
         customer_class=classification.kind,
         ab_test_active=variant is not None,
         variant_id=None if variant is None else variant.variant_id,
-        weights=_round(decision.weights),
+        weights=factor_map(decision.weights),
         weights_version=f"profile:v{profile.weights_version}",
         propensity=1.0,
         log_propensity=explored.log_propensity,

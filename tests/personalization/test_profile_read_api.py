@@ -10,7 +10,7 @@ from personalization import learning
 from personalization.models import CustomerPersonalizationProfile
 from personalization.policy import RETENTION_TILT
 from personalization.services import profile_apply_feedback, recommendation_create, session_outcome_record
-from personalization.services.profiles import segment_prior_get, weights_json
+from personalization.services.profiles import factor_map, segment_prior_get
 from tests.conftest import token_client
 from tests.factories import CustomerAccountFactory, ManufacturerFactory, UserFactory
 
@@ -63,7 +63,7 @@ def test_first_read_creates_the_profile_from_the_segment_prior(api_client, custo
     assert set(body) == TOP_LEVEL_FIELDS
     profile = CustomerPersonalizationProfile.objects.get(customer=customer)
     prior = segment_prior_get(segment=customer.segment)
-    expected = weights_json(learning.effective_weights(learning.prior_state(prior.mean, prior.sd)))
+    expected = factor_map(learning.effective_weights(learning.prior_state(prior.mean, prior.sd)))
     assert {f["factor"]: f["weight"] for f in body["top_factors"]} == pytest.approx(expected)
     weights = [f["weight"] for f in body["top_factors"]]
     assert weights == sorted(weights, reverse=True)
