@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import uuid
 from dataclasses import dataclass, field
-from decimal import Decimal
 
 import numpy as np
 
@@ -25,6 +24,7 @@ from marketplace.simulation import (
     respond,
     true_utility,
 )
+from marketplace.truth.loading import money
 from marketplace.truth.models import CustomerTruthRecord, SimulatedManufacturer, SimulatedWorld
 from marketplace.vocabulary import FACTORS
 from personalization import learning
@@ -167,7 +167,7 @@ def run_closed_loop(
                 event_id=f"loop-{uuid.uuid4().hex}",
                 manufacturer_id=chosen_id,
                 converted=bool(response.converted),
-                contract_value=None if not response.converted else _money(response.contract_value),
+                contract_value=money(response.contract_value) if response.converted else None,
                 satisfaction=response.satisfaction,
                 delivered_on_time=response.delivered_on_time,
             )
@@ -176,7 +176,3 @@ def run_closed_loop(
                 learnt = np.asarray([feedback.profile.personal_weights[f] for f in FACTORS])
                 result.cosines[choices].append(learning.cosine(learnt, world.customers[customer_index].weights))
     return result
-
-
-def _money(value: float | None) -> Decimal | None:
-    return None if value is None else Decimal(str(round(value, 2)))

@@ -50,7 +50,7 @@ def world_user_prefix(seed: int) -> str:
     return f"sim{seed}-"
 
 
-def _money(value: float) -> Decimal:
+def money(value: float) -> Decimal:
     return Decimal(str(round(value, 2)))
 
 
@@ -94,7 +94,7 @@ def _load_manufacturers(world: World, record: SimulatedWorld, progress: Progress
                     longitude=p.longitude,
                     monthly_capacity=p.monthly_capacity,
                     current_load=p.current_load,
-                    min_order_value=_money(p.min_order_value),
+                    min_order_value=money(p.min_order_value),
                     cost_index=p.cost_index,
                     quality_score=p.quality_score,
                     avg_lead_time_days=p.avg_lead_time_days,
@@ -207,7 +207,7 @@ def _load_history(
                 material_id=sim.order.material,
                 quantity=sim.order.quantity,
                 complexity_level=sim.order.complexity_level,
-                estimated_value=_money(sim.order.estimated_value),
+                estimated_value=money(sim.order.estimated_value),
                 quality_requirements=sim.order.quality_requirements,
                 timeline_urgency=sim.order.timeline_urgency,
                 delivery_region=sim.order.delivery_region,
@@ -282,7 +282,7 @@ def _load_history(
                         session=session,
                         manufacturer_id=chosen_id,
                         converted=bool(r.converted),
-                        contract_value=_money(r.contract_value) if r.converted else None,
+                        contract_value=money(r.contract_value) if r.converted else None,
                         satisfaction=r.satisfaction if delivered else None,
                         delivered_on_time=r.delivered_on_time if delivered else None,
                         converted_at=order.matched_at if r.converted else None,
@@ -293,7 +293,7 @@ def _load_history(
                         order=order,
                         manufacturer_id=manufacturer_ids[sim.shown[r.chosen_position]],
                         converted=bool(r.converted),
-                        contract_value=_money(r.contract_value) if r.converted else None,
+                        contract_value=money(r.contract_value) if r.converted else None,
                         satisfaction=r.satisfaction if delivered else None,
                         delivered_on_time=r.delivered_on_time if delivered else None,
                         time_to_match=timedelta(hours=r.time_to_match_hours),

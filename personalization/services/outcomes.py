@@ -23,7 +23,9 @@ from personalization.models import (
 from personalization.services.profiles import (
     RECENT_RATINGS,
     factor_map,
+    pattern_counts,
     profile_lock,
+    running_mean,
     session_options,
     state_from_json,
     state_to_json,
@@ -51,12 +53,6 @@ class OutcomeResult:
     outcome: SessionOutcome
     event: OutcomeEvent
     duplicate: bool
-
-
-def _pattern(patterns: dict, group: str, key: str) -> dict:
-    return patterns.setdefault(group, {}).setdefault(
-        str(key), {"chosen": 0, "rejected": 0, "successes": 0, "failures": 0}
-    )
 
 
 @transaction.atomic
@@ -181,19 +177,17 @@ def learn_from_outcome(
         profile.strategy_performance = performance
         profile.conversion_rate = round(profile.conversions_count / profile.outcomes_count, 6)
         key = "successes" if outcome.converted else "failures"
-        _pattern(patterns, "manufacturers", manufacturer_id)[key] += 1
-        _pattern(patterns, "regions", candidate["region"])[key] += 1
-        _pattern(patterns, "processes", session.order_context.get("process", "unknown"))[key] += 1
+        pattern_counts(patterns, "manufacturers", manufacturer_id)[key] += 1
+        pattern_counts(patterns, "regions", candidate["region"])[key] += 1
+        pattern_counts(patterns, "processes", session.order_context.get("process", "unknown"))[key] += 1
     if new_rating:
         profile.ratings_count += 1
         rating = float(outcome.satisfaction)
         previous = profile.average_satisfaction
-        profile.average_satisfaction = round(
-            rating if previous is None else previous + (rating - previous) / profile.ratings_count, 6
-        )
+        profile.average_satisfaction = round(running_mean(previous, profile.ratings_count, rating), 6)
         profile.recent_satisfaction = [*profile.recent_satisfaction, rating][-RECENT_RATINGS:]
         if rating <= 2:
-            _pattern(patterns, "manufacturers", manufacturer_id)["failures"] += 1
+            pattern_counts(patterns, "manufacturers", manufacturer_id)["failures"] += 1
 
     # Reinforce (or weaken) the choice by how much better (or worse) the outcome now looks than a neutral
     # 0.5, counting only the change since the last report of this session.

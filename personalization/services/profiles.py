@@ -139,13 +139,14 @@ def session_options(session: RecommendationSession) -> tuple[np.ndarray, list[in
     return learning.option_matrix(features, regions), [int(c["manufacturer_id"]) for c in candidates]
 
 
-def _pattern(patterns: dict, group: str, key: str) -> dict:
+def pattern_counts(patterns: dict, group: str, key: str) -> dict:
+    """The counts of one manufacturer, region or process in the behaviour patterns, created on first use."""
     return patterns.setdefault(group, {}).setdefault(
         str(key), {"chosen": 0, "rejected": 0, "successes": 0, "failures": 0}
     )
 
 
-def _running_mean(mean: float | None, count: int, value: float) -> float:
+def running_mean(mean: float | None, count: int, value: float) -> float:
     return value if mean is None or count <= 1 else mean + (value - mean) / count
 
 
@@ -241,7 +242,7 @@ def learn_from_interaction(profile: CustomerPersonalizationProfile, interaction_
     if seconds is not None:
         speed = dict(profile.decision_speed_profile)
         n = int(speed.get("n", 0)) + 1
-        mean_log = _running_mean(speed.get("mean_log_seconds"), n, math.log1p(seconds))
+        mean_log = running_mean(speed.get("mean_log_seconds"), n, math.log1p(seconds))
         speed.update(
             {
                 "n": n,
@@ -289,7 +290,7 @@ def learn_from_choice(
     profile.weights_version += 1
     profile.total_choices += 1
     profile.average_choice_rank = round(
-        _running_mean(profile.average_choice_rank, profile.total_choices, position + 1), 4
+        running_mean(profile.average_choice_rank, profile.total_choices, position + 1), 4
     )
 
     # Risk tolerance: the share of shown options more reliable than the chosen one (0 = always the most
@@ -306,11 +307,11 @@ def learn_from_choice(
 
     patterns = dict(profile.behavior_patterns)
     candidate = sorted(session.candidates, key=lambda c: c["rank"])[position]
-    _pattern(patterns, "manufacturers", candidate["manufacturer_id"])["chosen"] += 1
-    _pattern(patterns, "regions", candidate["region"])["chosen"] += 1
-    _pattern(patterns, "processes", session.order_context.get("process", "unknown"))["chosen"] += 1
+    pattern_counts(patterns, "manufacturers", candidate["manufacturer_id"])["chosen"] += 1
+    pattern_counts(patterns, "regions", candidate["region"])["chosen"] += 1
+    pattern_counts(patterns, "processes", session.order_context.get("process", "unknown"))["chosen"] += 1
     for rejected in choice_data.get("rejected_manufacturer_ids", ()):
-        _pattern(patterns, "manufacturers", rejected)["rejected"] += 1
+        pattern_counts(patterns, "manufacturers", rejected)["rejected"] += 1
     profile.behavior_patterns = patterns
 
     profile.recommendation_acceptance_rate = round(min(profile.total_choices / max(sessions_so_far, 1), 1.0), 6)
