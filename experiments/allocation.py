@@ -215,6 +215,31 @@ def period_weighted_conversion(periods: Sequence[Period]) -> tuple[ArmRate, ...]
     )
 
 
+def periods_merge_sparse(periods: Sequence[Period]) -> tuple[Period, ...]:
+    """Merge each period in which some arm has no units into its neighbour, so that every remaining period
+    defines every arm's rate (what `period_weighted_conversion` needs). Periods without traffic are dropped;
+    a sparse period joins the one before it (the first, the one after). Merging two periods pools them, which
+    is unbiased when their weights were equal and only mildly biased otherwise: it is the fallback for what
+    the floor of the weights makes rare."""
+    kept = [p for p in periods if p.units > 0]
+    merged: list[Period] = []
+
+    def pooled(a: Period, b: Period) -> Period:
+        return Period(
+            tuple(
+                ArmState(x.units + y.units, x.conversions + y.conversions) for x, y in zip(a.arms, b.arms, strict=True)
+            )
+        )
+
+    for period in kept:
+        sparse = any(arm.units == 0 for arm in period.arms)
+        if merged and (sparse or any(arm.units == 0 for arm in merged[-1].arms)):
+            merged[-1] = pooled(merged[-1], period)
+        else:
+            merged.append(period)
+    return tuple(merged)
+
+
 def simulate_bernoulli_bandit(
     policy: Policy,
     true_rates: Sequence[float],

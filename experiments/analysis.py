@@ -46,16 +46,23 @@ from django.db import transaction
 from django.utils import timezone
 
 from core.errors import DomainError
-from experiments import stats
-from experiments.models import ABTestExperiment, ExperimentSnapshot, ExperimentStatus, ExperimentType, Variant
+from experiments import allocation, stats
+from experiments.models import (
+    ABTestExperiment,
+    ExperimentSnapshot,
+    ExperimentStatus,
+    ExperimentType,
+    Variant,
+    VariantPeriod,
+)
 
 METHODS = ("sequential", "fixed_horizon")
-DEFAULT_METHOD = "sequential"
 SEQUENTIAL_TUNING_FLOOR = 5000  # GrowthBook's default N*
 SRM_MINIMUM_PARTICIPANTS = 8  # per variant, before the check (GrowthBook)
 SRM_THRESHOLD = 0.001
-DECISION_METRIC = "conversion_rate"
 METRICS = ("conversion_rate", "revenue_per_participant")
+CUPED_METRIC = "conversion_rate_cuped"
+Periods = dict[int, dict[int, tuple[int, int]]]  # variant id -> period -> (participants, conversions)
 SECONDS_PER_DAY = 86400.0
 
 _NORMAL = NormalDist()
@@ -165,30 +172,131 @@ def _compare(
     }
 
 
-def _arm_stats(variant: Variant, metric: str) -> stats.ArmStats:
-    return _conversion_stats(variant) if metric == "conversion_rate" else _revenue_stats(variant)
+def _pseudo_sample(rate: allocation.ArmRate) -> stats.SampleStats:
+    """A SampleStats with the estimate's mean and the variance that gives its standard error at its units, so
+    a period-weighted rate goes through the same tests as any mean metric."""
+    n = rate.units
+    variance = rate.standard_error**2 * n
+    return stats.SampleStats(n=n, sum=rate.rate * n, sum_squares=variance * (n - 1) + n * rate.rate**2)
+
+
+def _period_weighted(variants: list[Variant], periods: Periods) -> tuple[dict[int, stats.ArmStats] | None, str]:
+    """A bandit's conversion rates stratified by the periods of constant weights (see
+    `allocation.period_weighted_conversion`), so the changing weights bias nothing."""
+    numbers = sorted({p for by_period in periods.values() for p in by_period})
+    table = [
+        allocation.Period(tuple(allocation.ArmState(*periods.get(v.pk, {}).get(p, (0, 0))) for v in variants))
+        for p in numbers
+    ]
+    table = allocation.periods_merge_sparse(table)
+    if len(table) < 2:
+        return None, "One period of weights so far: the pooled rates are unbiased."
+    try:
+        rates = allocation.period_weighted_conversion(table)
+    except stats.UndefinedStatisticError as error:
+        return None, f"Pooled rates: the period-weighted ones are undefined ({error})."
+    return (
+        {v.pk: _pseudo_sample(rate) for v, rate in zip(variants, rates)},
+        f"Stratified by {len(table)} periods of constant weights, each weighted by its traffic.",
+    )
+
+
+def _cuped(variants: list[Variant]) -> tuple[dict[int, stats.ArmStats] | None, dict[str, Any]]:
+    """CUPED on the conversion rate with each participant's pre-period conversions as the covariate."""
+    try:
+        inputs = [
+            stats.CupedStats(
+                n=v.participants,
+                sum_y=v.conversions,
+                sum_y2=v.conversions,  # Y is 0/1
+                sum_x=v.covariate_sum,
+                sum_x2=v.covariate_sum_squares,
+                sum_xy=v.covariate_cross_sum,
+            )
+            for v in variants
+        ]
+    except ValueError as error:
+        return None, {"applied": False, "theta": None, "variance_reduction": None, "reason": f"Inconsistent: {error}"}
+    s_xx = sum(i.centered()[0] for i in inputs)
+    if s_xx <= 0:
+        return None, {
+            "applied": False,
+            "theta": None,
+            "variance_reduction": None,
+            "reason": "No participant converted in the pre-period (or all equally): nothing to adjust with.",
+        }
+    s_yy = sum(i.centered()[1] for i in inputs)
+    s_xy = sum(i.centered()[2] for i in inputs)
+    reduction = s_xy * s_xy / (s_xx * s_yy) if s_yy > 0 else 0.0
+    adjusted = stats.cuped_adjust(inputs)
+    return {v.pk: a for v, a in zip(variants, adjusted)}, {
+        "applied": True,
+        "theta": _finite(stats.cuped_theta(inputs)),
+        "variance_reduction": _finite(reduction),
+        "reason": None,
+    }
 
 
 def _comparisons(
-    control: Variant, treatments: list[Variant], *, alpha: float, tuning: int | None, minimum_effect: float
+    control: Variant,
+    treatments: list[Variant],
+    arms: dict[str, dict[int, stats.ArmStats] | str],
+    *,
+    alpha: float,
+    tuning: int | None,
+    minimum_effect: float,
 ) -> list[dict[str, Any]]:
+    """Each treatment against the control on each metric of `arms` (metric -> variant id -> stats, or the
+    reason the metric is undefined), with Holm across the treatments per metric."""
     comparisons = []
     for treatment in treatments:
         row: dict[str, Any] = {"variant": treatment.key}
-        for metric in METRICS:
-            try:
-                arms = _arm_stats(control, metric), _arm_stats(treatment, metric)
-            except ValueError as error:
-                row[metric] = _undefined(f"Inconsistent counters: {error}.")
+        for metric, by_variant in arms.items():
+            if isinstance(by_variant, str):
+                row[metric] = _undefined(by_variant)
                 continue
-            row[metric] = _compare(*arms, alpha=alpha, tuning=tuning, minimum_effect=minimum_effect)
+            row[metric] = _compare(
+                by_variant[control.pk],
+                by_variant[treatment.pk],
+                alpha=alpha,
+                tuning=tuning,
+                minimum_effect=minimum_effect,
+            )
         comparisons.append(row)
-    for metric in METRICS:  # Holm across the treatments, per metric, over the defined p-values
+    for metric in arms:
         defined = [row[metric] for row in comparisons if row[metric]["p_value"] is not None]
         adjusted = stats.adjust_p_values([result["p_value"] for result in defined], "holm")
         for result, p_value in zip(defined, adjusted):
             result["p_value_adjusted"] = p_value
     return comparisons
+
+
+def _metric_arms(
+    experiment: ABTestExperiment, variants: list[Variant], periods: Periods | None
+) -> tuple[dict[str, dict[int, stats.ArmStats] | str], str, dict[str, Any]]:
+    """The statistics of each variant per metric, the decision metric, and how they were estimated."""
+    arms: dict[str, dict[int, stats.ArmStats] | str] = {}
+    estimation: dict[str, Any] = {"conversion_rate": "pooled", "reason": None, "cuped": None}
+    try:
+        arms["conversion_rate"] = {v.pk: _conversion_stats(v) for v in variants}
+    except ValueError as error:
+        arms["conversion_rate"] = f"Inconsistent counters: {error}."
+    try:
+        arms["revenue_per_participant"] = {v.pk: _revenue_stats(v) for v in variants}
+    except ValueError as error:
+        arms["revenue_per_participant"] = f"Inconsistent counters: {error}."
+    decision = "conversion_rate"
+    if experiment.experiment_type == ExperimentType.BANDIT:
+        weighted, estimation["reason"] = _period_weighted(variants, periods or {})
+        if weighted is not None:
+            arms["conversion_rate"] = weighted
+            estimation["conversion_rate"] = "period_weighted"
+    elif experiment.cuped:
+        adjusted, estimation["cuped"] = _cuped(variants)
+        if adjusted is not None:
+            arms[CUPED_METRIC] = adjusted
+            decision = CUPED_METRIC
+    return arms, decision, estimation
 
 
 # --- health, timing, decision --------------------------------------------------------------------------------
@@ -270,6 +378,7 @@ def _winner(
     variants: list[Variant],
     comparisons: list[dict[str, Any]],
     srm: dict[str, Any],
+    decision_metric: str,
 ) -> tuple[str | None, str]:
     minimum, effect = experiment.minimum_sample_size, experiment.minimum_effect_size
     fewest = min(v.participants for v in variants)
@@ -277,7 +386,7 @@ def _winner(
         return None, f"Every variant needs {minimum} participants before a decision; the fewest has {fewest}."
     if srm["mismatch"]:
         return None, "No decision while the sample ratio mismatches."
-    results = [(row["variant"], row[DECISION_METRIC]) for row in comparisons]
+    results = [(row["variant"], row[decision_metric]) for row in comparisons]
     clearing = [(key, r) for key, r in results if r["significant"] and r["ci_low"] >= effect]
     if clearing:
         key, result = max(clearing, key=lambda item: item[1]["ci_low"])
@@ -294,9 +403,16 @@ def _winner(
 
 
 def analysis_compute(
-    *, experiment: ABTestExperiment, variants: list[Variant], method: str = DEFAULT_METHOD, now: datetime
+    *,
+    experiment: ABTestExperiment,
+    variants: list[Variant],
+    method: str | None = None,
+    periods: Periods | None = None,
+    now: datetime,
 ) -> dict[str, Any]:
-    """The analysis of `experiment` from these variants' counters (no query, no write)."""
+    """The analysis of `experiment` from these variants' counters (no query, no write). `method` defaults to
+    the experiment's; `periods` are a bandit's counters per period of constant weights."""
+    method = method or experiment.analysis_method
     alpha = 1.0 - experiment.confidence_level
     tuning = sequential_tuning_for(experiment) if method == "sequential" else None
     variants = sorted(variants, key=lambda v: v.position)
@@ -309,7 +425,8 @@ def analysis_compute(
         "method": method,
         "confidence_level": experiment.confidence_level,
         "sequential_tuning": tuning,
-        "decision_metric": DECISION_METRIC,
+        "decision_metric": "conversion_rate",
+        "estimation": {"conversion_rate": "pooled", "reason": None, "cuped": None},
         "minimum_sample_size": experiment.minimum_sample_size,
         "minimum_effect_size": experiment.minimum_effect_size,
         "participants": total,
@@ -327,27 +444,48 @@ def analysis_compute(
         return analysis
     control = controls[0]
     treatments = [v for v in variants if not v.is_control]
+    arms, analysis["decision_metric"], analysis["estimation"] = _metric_arms(experiment, variants, periods)
     analysis["comparisons"] = _comparisons(
-        control, treatments, alpha=alpha, tuning=tuning, minimum_effect=experiment.minimum_effect_size
+        control, treatments, arms, alpha=alpha, tuning=tuning, minimum_effect=experiment.minimum_effect_size
     )
     analysis["srm"] = _srm(experiment, variants)
     analysis["winner"], analysis["winner_reason"] = _winner(
-        experiment, control, variants, analysis["comparisons"], analysis["srm"]
+        experiment, control, variants, analysis["comparisons"], analysis["srm"], analysis["decision_metric"]
     )
     return analysis
 
 
-@transaction.atomic
-def experiment_analyze(*, experiment: ABTestExperiment, method: str = DEFAULT_METHOD) -> dict[str, Any]:
-    """Analyse the experiment now, store it in `experiment.analysis` and append a snapshot for the charts.
-
-    Three queries whatever the traffic: the variants' counters, the experiment's update, the snapshot."""
-    if method not in METHODS:
-        raise DomainError(f"Unknown method {method!r}; use {' or '.join(METHODS)}.", field="method")
-    now = timezone.now()
+def _inputs(experiment: ABTestExperiment) -> tuple[list[Variant], Periods | None]:
+    """The variants' counters and, for a bandit, their period counters: two queries whatever the traffic."""
     variants = list(Variant.objects.filter(experiment=experiment).order_by("position"))
-    analysis = analysis_compute(experiment=experiment, variants=variants, method=method, now=now)
+    if experiment.experiment_type != ExperimentType.BANDIT:
+        return variants, None
+    periods: Periods = {}
+    for variant_id, period, participants, conversions in VariantPeriod.objects.filter(
+        variant__experiment=experiment
+    ).values_list("variant_id", "period", "participants", "conversions"):
+        periods.setdefault(variant_id, {})[period] = (participants, conversions)
+    return variants, periods
+
+
+def analysis_current(*, experiment: ABTestExperiment, method: str | None = None) -> dict[str, Any]:
+    """The analysis as of now, computed without writing anything (what the results endpoint and page show)."""
+    if method is not None and method not in METHODS:
+        raise DomainError(f"Unknown method {method!r}; use {' or '.join(METHODS)}.", field="method")
+    variants, periods = _inputs(experiment)
+    return analysis_compute(
+        experiment=experiment, variants=variants, method=method, periods=periods, now=timezone.now()
+    )
+
+
+@transaction.atomic
+def experiment_analyze(*, experiment: ABTestExperiment, method: str | None = None) -> dict[str, Any]:
+    """A run of the analysis (beat's check, the admin's "analyze now"): computed now, stored in
+    `experiment.analysis` and appended as a snapshot for the charts. A constant number of queries."""
+    analysis = analysis_current(experiment=experiment, method=method)
     experiment.analysis = analysis
     experiment.save(update_fields=["analysis", "updated_at"])
-    ExperimentSnapshot.objects.create(experiment=experiment, created_at=now, analysis=analysis)
+    ExperimentSnapshot.objects.create(
+        experiment=experiment, created_at=datetime.fromisoformat(analysis["analyzed_at"]), analysis=analysis
+    )
     return analysis

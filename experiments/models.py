@@ -32,6 +32,11 @@ class Metric(models.TextChoices):
     TIME_TO_MATCH = "time_to_match", "Time to match"
 
 
+class AnalysisMethod(models.TextChoices):
+    SEQUENTIAL = "sequential", "Sequential (always valid: look as often as you like)"
+    FIXED_HORIZON = "fixed_horizon", "Fixed horizon (look once, at the planned end)"
+
+
 def new_seed() -> str:
     return uuid.uuid4().hex
 
@@ -73,6 +78,11 @@ class ABTestExperiment(TimeStampedModel):
         default=0.05, validators=[MinValueValidator(0.0)], help_text="Relative lift worth acting on"
     )
     confidence_level = models.FloatField(default=0.95, validators=[MinValueValidator(0.8), MaxValueValidator(0.999)])
+    analysis_method = models.CharField(max_length=16, choices=AnalysisMethod.choices, default=AnalysisMethod.SEQUENTIAL)
+    cuped = models.BooleanField(
+        default=True,
+        help_text="Reduce variance with each customer's conversions in the 90 days before the start (CUPED)",
+    )
     analysis = models.JSONField(default=dict, blank=True, help_text="The stored analysis: significance, lift, winner")
     status_reason = models.TextField(blank=True, help_text="Why the status last changed")
     created_by = models.ForeignKey(
@@ -111,6 +121,10 @@ class Variant(models.Model):
     ratings = models.PositiveIntegerField(default=0, help_text="Rated sessions (the satisfaction guardrail's units)")
     satisfaction_sum = models.FloatField(default=0.0)
     satisfaction_sum_squares = models.FloatField(default=0.0)
+    # CUPED: X = a participant's conversions before the start, Y = converted in the experiment (0/1)
+    covariate_sum = models.FloatField(default=0.0, help_text="Sum of X over the participants")
+    covariate_sum_squares = models.FloatField(default=0.0, help_text="Sum of X^2 over the participants")
+    covariate_cross_sum = models.FloatField(default=0.0, help_text="Sum of X*Y: X over the converters")
 
     class Meta:
         ordering = ["experiment", "position"]
@@ -151,6 +165,10 @@ class ExposureEvent(models.Model):
     session = models.ForeignKey(
         "personalization.RecommendationSession", on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
     )
+    pre_conversions = models.PositiveIntegerField(
+        default=0, help_text="The customer's conversions in the pre-period before the start (CUPED's covariate)"
+    )
+    period = models.PositiveIntegerField(default=0, help_text="A bandit's weights period at the exposure")
     created_at = models.DateTimeField(auto_now_add=True, db_index=True)
 
     class Meta:
@@ -198,6 +216,7 @@ class BanditWeights(models.Model):
 
     experiment = models.ForeignKey(ABTestExperiment, on_delete=models.CASCADE, related_name="weights_history")
     weights = models.JSONField(help_text="variant key -> weight")
+    is_start = models.BooleanField(default=False, help_text="The weights it started with, not a reweighting")
     created_at = models.DateTimeField(auto_now_add=True, db_index=True)
 
     class Meta:
@@ -205,3 +224,26 @@ class BanditWeights(models.Model):
 
     def __str__(self) -> str:
         return f"{self.experiment} weights at {self.created_at:%Y-%m-%d %H:%M}"
+
+
+class VariantPeriod(models.Model):
+    """A bandit variant's counters within one period of constant weights (period 0 until the first
+    reweighting, k after the k-th): customers exposed in the period, and those of them who converted, whenever
+    they convert. The analysis stratifies by period, so the changing weights do not bias it."""
+
+    variant = models.ForeignKey(Variant, on_delete=models.CASCADE, related_name="periods")
+    period = models.PositiveIntegerField()
+    participants = models.PositiveIntegerField(default=0)
+    conversions = models.PositiveIntegerField(default=0)
+
+    class Meta:
+        ordering = ["variant", "period"]
+        constraints = [
+            models.UniqueConstraint(fields=["variant", "period"], name="variant_period_unique"),
+            models.CheckConstraint(
+                condition=Q(conversions__lte=models.F("participants")), name="variant_period_conversions_within"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.variant} period {self.period}"

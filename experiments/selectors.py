@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import threading
 import time
+from datetime import datetime
 
 from django.conf import settings
-from django.db.models import QuerySet
+from django.db.models import Count, QuerySet
 
-from experiments.models import ABTestExperiment, ExperimentStatus
+from experiments.models import ABTestExperiment, BanditWeights, ExperimentSnapshot, ExperimentStatus, ExperimentType
 
 ACTIVE_STATUSES = (ExperimentStatus.RUNNING, ExperimentStatus.PAUSED)
 
@@ -17,12 +18,18 @@ _cache: dict = {"at": float("-inf"), "experiments": []}
 
 
 def _load() -> list[dict]:
-    experiments = ABTestExperiment.objects.filter(status=ExperimentStatus.RUNNING).prefetch_related("variants")
+    experiments = (
+        ABTestExperiment.objects.filter(status=ExperimentStatus.RUNNING)
+        .annotate(reweightings=Count("weights_history"))
+        .prefetch_related("variants")
+    )
     return [
         {
             "id": e.pk,
             "name": e.name,
             "seed": e.seed,
+            "start_date": e.start_date,
+            "period": e.reweightings if e.experiment_type == ExperimentType.BANDIT else None,
             "coverage": e.coverage,
             "targeting": e.targeting,
             "namespace": e.namespace,
@@ -63,3 +70,14 @@ def experiments_active_list() -> QuerySet[ABTestExperiment]:
 
 def experiment_get(*, experiment_id: int) -> ABTestExperiment | None:
     return ABTestExperiment.objects.filter(pk=experiment_id).first()
+
+
+def experiment_snapshots_list(*, experiment: ABTestExperiment, limit: int = 500) -> list[tuple[datetime, dict]]:
+    """The latest `limit` runs of the analysis, oldest first: (time, analysis)."""
+    rows = ExperimentSnapshot.objects.filter(experiment=experiment).order_by("-created_at")[:limit]
+    return [(row.created_at, row.analysis) for row in reversed(list(rows))]
+
+
+def experiment_weights_history(*, experiment: ABTestExperiment) -> list[tuple[datetime, dict[str, float]]]:
+    """A bandit's traffic weights from its start (recorded when it starts), then each reweighting."""
+    return [(row.created_at, row.weights) for row in BanditWeights.objects.filter(experiment=experiment)]

@@ -5,9 +5,10 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
+from django.core.exceptions import ValidationError
 from django.db import IntegrityError, transaction
 from django.db.models import F
 from django.utils import timezone
@@ -16,20 +17,24 @@ from core.errors import DomainError
 from experiments import assignment
 from experiments.models import (
     ABTestExperiment,
+    AnalysisMethod,
     Assignment,
+    BanditWeights,
     ConversionEvent,
     ExperimentStatus,
     ExperimentType,
     ExposureEvent,
     Variant,
+    VariantPeriod,
 )
 from experiments.selectors import experiments_running, running_experiments_invalidate
-from marketplace.models import ComplexityLevel, CustomerAccount, Region, Segment
+from marketplace.models import ComplexityLevel, CustomerAccount, MatchOutcome, Region, Segment
 from marketplace.scoring import STRATEGIES, OrderContext
 
 ENGINE_STRATEGIES = ("personalized", *STRATEGIES)  # what a variant may rank with
 PARAMETER_BOUNDS = {"exploration_temperature": (0.0, 0.2)}  # what a variant may set, and within which bounds
 GUARDRAILS = ("satisfaction",)  # the metrics a guardrail may watch (those counted per variant)
+PRE_PERIOD_DAYS = 90  # CUPED's covariate: a participant's conversions in these days before the start
 TARGETING = {"segments": Segment.values, "complexity_levels": ComplexityLevel.values, "regions": Region.values}
 
 
@@ -81,8 +86,7 @@ def targeting_validate(targeting: Any) -> dict:
     return dict(targeting)
 
 
-@transaction.atomic
-def experiment_create(
+def _experiment_build(
     *,
     name: str,
     variants: list[dict],
@@ -99,12 +103,18 @@ def experiment_create(
     confidence_level: float = 0.95,
     minimum_runtime_days: float = 7.0,
     guardrail_metrics: list[str] | None = None,
+    analysis_method: str = AnalysisMethod.SEQUENTIAL,
+    cuped: bool = True,
     created_by=None,
-) -> ABTestExperiment:
-    """A draft experiment with its variants: at least two, one control, weights summing to 1, and configs
-    the engine accepts."""
-    if ABTestExperiment.objects.filter(name=name).exists():
+    instance: ABTestExperiment | None = None,
+) -> tuple[ABTestExperiment, list[Variant]]:
+    """Validate a whole experiment and build its unsaved rows (into `instance` when editing a draft)."""
+    if ABTestExperiment.objects.filter(name=name).exclude(pk=getattr(instance, "pk", None)).exists():
         raise DomainError("An experiment of this name exists.", field="name")
+    if experiment_type not in ExperimentType.values:
+        raise DomainError(f"The type is one of {', '.join(ExperimentType.values)}.", field="experiment_type")
+    if analysis_method not in AnalysisMethod.values:
+        raise DomainError(f"The method is one of {', '.join(AnalysisMethod.values)}.", field="analysis_method")
     if not isinstance(variants, list) or len(variants) < 2:
         raise DomainError("An experiment needs at least two variants.", field="variants")
     weights = [v.get("weight") for v in variants]
@@ -127,40 +137,139 @@ def experiment_create(
         raise DomainError(f"Guardrail metrics are among {', '.join(GUARDRAILS)}.", field="guardrail_metrics")
     if not 0 <= namespace_start < namespace_end <= 1:
         raise DomainError("The namespace range is 0 <= start < end <= 1.", field="namespace_start")
-    experiment = ABTestExperiment(
-        name=name,
-        description=description,
-        experiment_type=experiment_type,
-        coverage=coverage,
-        targeting=targeting_validate(targeting or {}),
-        namespace=namespace,
-        namespace_start=namespace_start,
-        namespace_end=namespace_end,
-        planned_end_date=planned_end_date,
-        minimum_sample_size=minimum_sample_size,
-        minimum_effect_size=minimum_effect_size,
-        confidence_level=confidence_level,
-        minimum_runtime_days=minimum_runtime_days,
-        guardrail_metrics=guardrails,
-        created_by=created_by,
-    )
-    experiment.full_clean()
+    experiment = instance or ABTestExperiment(created_by=created_by)
+    for field, value in (
+        ("name", name),
+        ("description", description),
+        ("experiment_type", experiment_type),
+        ("coverage", coverage),
+        ("targeting", targeting_validate(targeting or {})),
+        ("namespace", namespace),
+        ("namespace_start", namespace_start),
+        ("namespace_end", namespace_end),
+        ("planned_end_date", planned_end_date),
+        ("minimum_sample_size", minimum_sample_size),
+        ("minimum_effect_size", minimum_effect_size),
+        ("confidence_level", confidence_level),
+        ("minimum_runtime_days", minimum_runtime_days),
+        ("guardrail_metrics", guardrails),
+        ("analysis_method", analysis_method),
+        ("cuped", bool(cuped)),
+    ):
+        setattr(experiment, field, value)
+    try:
+        experiment.full_clean(validate_unique=False)
+    except ValidationError as error:
+        field, messages = next(iter(error.message_dict.items()))
+        raise DomainError(" ".join(messages), field=field) from error
+    rows = [
+        Variant(
+            key=v["key"],
+            name=v.get("name") or v["key"],
+            position=i,
+            is_control=i == controls[0],
+            weight=float(v["weight"]),
+            config=config,
+        )
+        for i, (v, config) in enumerate(zip(variants, configs))
+    ]
+    return experiment, rows
+
+
+@transaction.atomic
+def experiment_create(*, name: str, variants: list[dict], created_by=None, **settings: Any) -> ABTestExperiment:
+    """A draft experiment with its variants: at least two, one control, weights summing to 1, and configs
+    the engine accepts. `settings` are the fields of SETTINGS (the model's defaults otherwise)."""
+    unknown = set(settings) - set(SETTINGS)
+    if unknown:
+        raise DomainError(f"Unknown settings: {', '.join(sorted(unknown))}.", field=sorted(unknown)[0])
+    experiment, rows = _experiment_build(name=name, variants=variants, created_by=created_by, **settings)
     experiment.save()
-    Variant.objects.bulk_create(
-        [
-            Variant(
-                experiment=experiment,
-                key=v["key"],
-                name=v.get("name") or v["key"],
-                position=i,
-                is_control=i == controls[0],
-                weight=float(v["weight"]),
-                config=config,
-            )
-            for i, (v, config) in enumerate(zip(variants, configs))
-        ]
-    )
+    for row in rows:
+        row.experiment = experiment
+    Variant.objects.bulk_create(rows)
     return experiment
+
+
+SETTINGS = (  # what experiment_create takes besides the name and the variants
+    "experiment_type",
+    "description",
+    "coverage",
+    "targeting",
+    "namespace",
+    "namespace_start",
+    "namespace_end",
+    "planned_end_date",
+    "minimum_sample_size",
+    "minimum_effect_size",
+    "confidence_level",
+    "minimum_runtime_days",
+    "guardrail_metrics",
+    "analysis_method",
+    "cuped",
+)
+EDITABLE_ONCE_STARTED = ("description", "coverage")  # the configuration is frozen; a ramp may only grow
+
+
+def experiment_spec(experiment: ABTestExperiment) -> dict[str, Any]:
+    """The experiment as experiment_create's arguments: what an edit starts from and a duplicate copies."""
+    spec = {name: getattr(experiment, name) for name in SETTINGS}
+    spec["name"] = experiment.name
+    spec["variants"] = [
+        {"key": v.key, "name": v.name, "is_control": v.is_control, "weight": v.weight, "config": v.config}
+        for v in experiment.variants.order_by("position")
+    ]
+    return spec
+
+
+@transaction.atomic
+def experiment_update(*, experiment: ABTestExperiment, **changes: Any) -> ABTestExperiment:
+    """Edit an experiment. A draft may change anything (validated as at creation; its variants are replaced);
+    once started only the description and the coverage (upwards) may change, so nobody changes variant."""
+    experiment = ABTestExperiment.objects.select_for_update().get(pk=experiment.pk)
+    unknown = set(changes) - set(SETTINGS) - {"name", "variants"}
+    if unknown:
+        raise DomainError(f"Unknown settings: {', '.join(sorted(unknown))}.", field=sorted(unknown)[0])
+    spec = experiment_spec(experiment)
+    changed = {name: value for name, value in changes.items() if value != spec[name]}
+    if experiment.status != ExperimentStatus.DRAFT:
+        frozen = sorted(set(changed) - set(EDITABLE_ONCE_STARTED))
+        if frozen:
+            raise DomainError(
+                f"The experiment is {experiment.status}: its configuration is frozen; only the description and "
+                "the coverage may change.",
+                field=frozen[0],
+            )
+        if "coverage" in changed:
+            experiment = experiment_coverage_set(experiment=experiment, coverage=changed["coverage"])
+        if "description" in changed:
+            experiment.description = changed["description"]
+            experiment.save(update_fields=["description", "updated_at"])
+        return experiment
+    spec.update(changes)
+    experiment, rows = _experiment_build(instance=experiment, **spec)
+    experiment.save()
+    experiment.variants.all().delete()  # a draft has no assignments or events: replacing its variants loses nothing
+    for row in rows:
+        row.experiment = experiment
+    Variant.objects.bulk_create(rows)
+    return experiment
+
+
+@transaction.atomic
+def experiment_duplicate(*, experiment: ABTestExperiment, created_by=None) -> ABTestExperiment:
+    """A new draft with the same configuration (a new seed, so it assigns customers afresh)."""
+    spec = experiment_spec(experiment)
+    base = f"{spec.pop('name')} (copy)"
+    name, number = base, 2
+    while ABTestExperiment.objects.filter(name=name).exists():
+        name, number = f"{base} {number}", number + 1
+    if spec["planned_end_date"] is not None and spec["planned_end_date"] <= timezone.now():
+        spec["planned_end_date"] = None
+    if experiment.experiment_type == ExperimentType.BANDIT:  # a bandit's copy starts from even weights
+        for variant in spec["variants"]:
+            variant["weight"] = 1.0 / len(spec["variants"])
+    return experiment_create(name=name, created_by=created_by, **spec)
 
 
 def _transition(experiment: ABTestExperiment, *, allowed: tuple[str, ...], to: str, reason: str) -> ABTestExperiment:
@@ -177,6 +286,12 @@ def _transition(experiment: ABTestExperiment, *, allowed: tuple[str, ...], to: s
     if to == ExperimentStatus.RUNNING and experiment.start_date is None:
         experiment.start_date = timezone.now()
         fields.append("start_date")
+        if experiment.experiment_type == ExperimentType.BANDIT:  # the weights history starts with the start
+            BanditWeights.objects.create(
+                experiment=experiment,
+                weights={v.key: v.weight for v in experiment.variants.order_by("position")},
+                is_start=True,
+            )
     if to in (ExperimentStatus.STOPPED, ExperimentStatus.COMPLETED):
         experiment.actual_end_date = timezone.now()
         fields.append("actual_end_date")
@@ -231,6 +346,8 @@ class VariantDecision:
     variant_id: int
     variant_key: str
     config: dict
+    start_date: datetime | None = None
+    period: int | None = None  # a bandit's weights period: how many weights it has had; None for an A/B/n test
 
 
 def _targets(experiment: dict, customer: CustomerAccount, order: OrderContext) -> bool:
@@ -286,12 +403,47 @@ def experiment_variant_for(*, customer: CustomerAccount, order: OrderContext) ->
                 variant_id = Assignment.objects.get(experiment_id=experiment["id"], customer=customer).variant_id
             stored = variant_id
         variant = next(v for v in experiment["variants"] if v["id"] == stored)
-        return VariantDecision(experiment["id"], experiment["name"], variant["id"], variant["key"], variant["config"])
+        return VariantDecision(
+            experiment["id"],
+            experiment["name"],
+            variant["id"],
+            variant["key"],
+            variant["config"],
+            experiment["start_date"],
+            experiment["period"],
+        )
     return None
 
 
+def pre_period_conversions(*, customer: CustomerAccount, start: datetime | None) -> int:
+    """CUPED's covariate: the customer's conversions on orders placed in the PRE_PERIOD_DAYS before `start`."""
+    if start is None:
+        return 0
+    return MatchOutcome.objects.filter(
+        order__customer=customer,
+        converted=True,
+        order__created_at__gte=start - timedelta(days=PRE_PERIOD_DAYS),
+        order__created_at__lt=start,
+    ).count()
+
+
+def _period_exposed(*, variant_id: int, period: int) -> None:
+    """One more participant in a bandit variant's period (the row is created by the period's first)."""
+    if VariantPeriod.objects.filter(variant_id=variant_id, period=period).update(participants=F("participants") + 1):
+        return
+    try:
+        with transaction.atomic():
+            VariantPeriod.objects.create(variant_id=variant_id, period=period, participants=1)
+    except IntegrityError:  # a concurrent first exposure created it
+        VariantPeriod.objects.filter(variant_id=variant_id, period=period).update(participants=F("participants") + 1)
+
+
 def exposure_record(*, decision: VariantDecision, customer: CustomerAccount, session_id) -> bool:
-    """Count the customer's exposure once per experiment: the event row and the counter in one transaction."""
+    """Count the customer's exposure once per experiment: the event row and the counters (participants and
+    CUPED's covariate sums) in one transaction."""
+    if ExposureEvent.objects.filter(experiment_id=decision.experiment_id, customer=customer).exists():
+        return False  # the common case of a returning customer: no pre-period query
+    covariate = pre_period_conversions(customer=customer, start=decision.start_date)
     try:
         with transaction.atomic():
             ExposureEvent.objects.create(
@@ -300,8 +452,16 @@ def exposure_record(*, decision: VariantDecision, customer: CustomerAccount, ses
                 variant_id=decision.variant_id,
                 customer=customer,
                 session_id=session_id,
+                pre_conversions=covariate,
+                period=decision.period or 0,
             )
-            Variant.objects.filter(pk=decision.variant_id).update(participants=F("participants") + 1)
+            Variant.objects.filter(pk=decision.variant_id).update(
+                participants=F("participants") + 1,
+                covariate_sum=F("covariate_sum") + covariate,
+                covariate_sum_squares=F("covariate_sum_squares") + covariate * covariate,
+            )
+            if decision.period is not None:
+                _period_exposed(variant_id=decision.variant_id, period=decision.period)
     except IntegrityError:
         return False
     return True
@@ -312,6 +472,12 @@ def conversion_record(*, variant_id: int, customer: CustomerAccount, session_id,
     variant = Variant.objects.filter(pk=variant_id).values("experiment_id").first()
     if variant is None:
         return False
+    exposure = (
+        ExposureEvent.objects.filter(experiment_id=variant["experiment_id"], customer=customer)
+        .values("pre_conversions", "period")
+        .first()
+    ) or {"pre_conversions": 0, "period": 0}
+    covariate = exposure["pre_conversions"]
     try:
         with transaction.atomic():
             ConversionEvent.objects.create(
@@ -326,7 +492,11 @@ def conversion_record(*, variant_id: int, customer: CustomerAccount, session_id,
                 conversions=F("conversions") + 1,
                 revenue_sum=F("revenue_sum") + value,
                 revenue_sum_squares=F("revenue_sum_squares") + value * value,
+                covariate_cross_sum=F("covariate_cross_sum") + covariate,
             )
+            VariantPeriod.objects.filter(variant_id=variant_id, period=exposure["period"]).update(
+                conversions=F("conversions") + 1
+            )  # a bandit's: its conversion counts in the period of its exposure
     except IntegrityError:
         return False
     return True
@@ -338,13 +508,17 @@ def experiment_counters_reconcile(*, experiment: ABTestExperiment) -> dict[str, 
     Idempotent; the counters are what the analysis reads, the events what they must agree with."""
     changed: dict[str, dict] = {}
     for variant in Variant.objects.select_for_update().filter(experiment=experiment).order_by("position"):
-        participants = ExposureEvent.objects.filter(variant=variant).count()
-        values = list(ConversionEvent.objects.filter(variant=variant).values_list("value", flat=True))
+        covariates = dict(ExposureEvent.objects.filter(variant=variant).values_list("customer_id", "pre_conversions"))
+        converted = list(ConversionEvent.objects.filter(variant=variant).values_list("customer_id", "value"))
+        values = [value for _, value in converted]
         truth = {
-            "participants": participants,
+            "participants": len(covariates),
             "conversions": len(values),
             "revenue_sum": float(sum(values)),
             "revenue_sum_squares": float(sum(v * v for v in values)),
+            "covariate_sum": float(sum(covariates.values())),
+            "covariate_sum_squares": float(sum(x * x for x in covariates.values())),
+            "covariate_cross_sum": float(sum(covariates.get(customer, 0) for customer, _ in converted)),
         }
         before = {name: getattr(variant, name) for name in truth}
         if any(not math.isclose(before[name], truth[name], rel_tol=1e-9, abs_tol=1e-6) for name in truth):
@@ -352,6 +526,33 @@ def experiment_counters_reconcile(*, experiment: ABTestExperiment) -> dict[str, 
             for name, value in truth.items():
                 setattr(variant, name, value)
             variant.save(update_fields=list(truth))
+        if experiment.experiment_type == ExperimentType.BANDIT:
+            periods = _periods_reconcile(variant)
+            if periods:
+                changed.setdefault(variant.key, {})["periods"] = periods
+    return changed
+
+
+def _periods_reconcile(variant: Variant) -> dict[int, dict]:
+    """Set a bandit variant's period counters from its events; return what differed."""
+    period_of = dict(ExposureEvent.objects.filter(variant=variant).values_list("customer_id", "period"))
+    truth: dict[int, list[int]] = {}
+    for period in period_of.values():
+        truth.setdefault(period, [0, 0])[0] += 1
+    for customer in ConversionEvent.objects.filter(variant=variant).values_list("customer_id", flat=True):
+        if customer in period_of:
+            truth[period_of[customer]][1] += 1
+    stored = {p.period: p for p in VariantPeriod.objects.filter(variant=variant)}
+    changed = {}
+    for period in sorted(set(truth) | set(stored)):
+        after = truth.get(period, [0, 0])
+        row = stored.get(period)
+        before = [row.participants, row.conversions] if row else [0, 0]
+        if before != after:
+            changed[period] = {"before": before, "after": after}
+            VariantPeriod.objects.update_or_create(
+                variant=variant, period=period, defaults={"participants": after[0], "conversions": after[1]}
+            )
     return changed
 
 

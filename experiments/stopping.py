@@ -85,7 +85,7 @@ def _ratings(variant: Variant) -> stats.SampleStats:
 
 
 def _reweight(experiment: ABTestExperiment, variants: list[Variant], now) -> str | None:
-    last = experiment.weights_history.order_by("-created_at").first()
+    last = experiment.weights_history.filter(is_start=False).order_by("-created_at").first()
     arms = [allocation.ArmState(v.participants, v.conversions) for v in variants]
     due = allocation.reweight_due(
         arms,

@@ -5,6 +5,7 @@ REQUIRE_SERVICES=1 (as `.ci/run` sets) an absent service fails the run instead, 
 """
 
 import os
+import shutil
 
 import pytest
 import redis
@@ -28,17 +29,27 @@ def redis_available() -> bool:
         return False
 
 
+def chromium_path() -> str | None:
+    """The machine's Chromium for the browser tests (CHROMIUM_PATH, else chromium on the PATH)."""
+    return os.environ.get("CHROMIUM_PATH") or shutil.which("chromium") or shutil.which("chromium-browser")
+
+
 def pytest_collection_modifyitems(config, items) -> None:
-    required = os.environ.get("REQUIRE_SERVICES") == "1"
+    required = {
+        "postgres": os.environ.get("REQUIRE_SERVICES") == "1",
+        "redis": os.environ.get("REQUIRE_SERVICES") == "1",
+        "browser": os.environ.get("REQUIRE_BROWSER") == "1",
+    }
     missing = {
         "postgres": None if connection.vendor == "postgresql" else "PostgreSQL is not configured (DATABASE_URL)",
         "redis": None if redis_available() else "Redis is not reachable (REDIS_URL)",
+        "browser": None if chromium_path() else "Chromium is not installed (apt-get install chromium)",
     }
     for marker, reason in missing.items():
         if reason is None:
             continue
-        if required and any(marker in item.keywords for item in items):
-            raise pytest.UsageError(f"REQUIRE_SERVICES=1 but {reason}")
+        if required[marker] and any(marker in item.keywords for item in items):
+            raise pytest.UsageError(f"{marker} is required here but {reason}")
         for item in items:
             if marker in item.keywords:
                 item.add_marker(pytest.mark.skip(reason=reason))

@@ -25,6 +25,15 @@ class StrictIntegerField(serializers.IntegerField):
         return super().to_internal_value(data)
 
 
+class StrictBooleanField(serializers.BooleanField):
+    """A JSON true or false: DRF's BooleanField also takes 1, "yes" and "on", which hide a client's mistake."""
+
+    def to_internal_value(self, data: object) -> bool:
+        if not isinstance(data, bool):
+            self.fail("invalid", input=data)
+        return data
+
+
 class StrictUUIDField(serializers.UUIDField):
     """A UUID sent as a string: DRF's UUIDField also takes an integer as the UUID's 128-bit value."""
 

@@ -3,11 +3,11 @@ summing to 1, one control, configs the engine accepts, an end date ahead) are th
 
 from rest_framework import serializers
 
-from core.api.fields import StrictFloatField, StrictIntegerField
+from core.api.fields import StrictBooleanField, StrictFloatField, StrictIntegerField
 from core.api.serializers import StrictSerializer
 from experiments.analysis import METHODS
-from experiments.models import ExperimentStatus, ExperimentType, Metric
-from experiments.services import ENGINE_STRATEGIES, PARAMETER_BOUNDS
+from experiments.models import AnalysisMethod, ExperimentStatus, ExperimentType, Metric
+from experiments.services import ENGINE_STRATEGIES, GUARDRAILS, PARAMETER_BOUNDS
 from marketplace.models import ComplexityLevel, Region, Segment
 
 MAX_VARIANTS = 20
@@ -80,6 +80,11 @@ class ExperimentCreateInputSerializer(StrictSerializer):
     minimum_runtime_days = StrictFloatField(
         min_value=0, max_value=365, default=7.0, help_text="Before an automatic stop with a winner"
     )
+    guardrail_metrics = serializers.ListField(
+        child=serializers.ChoiceField(choices=list(GUARDRAILS)), required=False, default=list, max_length=5
+    )
+    analysis_method = serializers.ChoiceField(choices=AnalysisMethod.choices, default=AnalysisMethod.SEQUENTIAL)
+    cuped = StrictBooleanField(default=True, help_text="CUPED with the pre-period conversions")
 
     def validate_variants(self, value: list) -> list:
         if not 2 <= len(value) <= MAX_VARIANTS:
@@ -98,9 +103,9 @@ class ResultsQuerySerializer(StrictSerializer):
 
     method = serializers.ChoiceField(
         choices=list(METHODS),
-        default="sequential",
-        help_text="sequential: always-valid intervals, safe to look at any time (default); fixed_horizon: the "
-        "Welch t interval, valid when looked at once, at the planned end",
+        required=False,
+        help_text="Overrides the experiment's analysis_method. sequential: always-valid intervals, safe to look "
+        "at any time; fixed_horizon: the Welch t interval, valid when looked at once, at the planned end",
     )
 
 
@@ -144,6 +149,9 @@ class ExperimentOutputSerializer(serializers.Serializer):
     minimum_effect_size = serializers.FloatField()
     confidence_level = serializers.FloatField()
     minimum_runtime_days = serializers.FloatField()
+    guardrail_metrics = serializers.ListField(child=serializers.CharField())
+    analysis_method = serializers.ChoiceField(choices=AnalysisMethod.choices)
+    cuped = serializers.BooleanField()
     created_by = serializers.IntegerField(source="created_by_id", allow_null=True, help_text="The user's id")
     created_at = serializers.DateTimeField()
     updated_at = serializers.DateTimeField()
@@ -190,8 +198,28 @@ class ExperimentLiftSerializer(serializers.Serializer):
 
 class TreatmentComparisonSerializer(serializers.Serializer):
     variant = serializers.CharField(help_text="The treatment's key; each is compared with the control")
-    conversion_rate = ExperimentLiftSerializer()
+    conversion_rate = ExperimentLiftSerializer(help_text="Pooled, or stratified by period for a bandit")
     revenue_per_participant = ExperimentLiftSerializer()
+    conversion_rate_cuped = ExperimentLiftSerializer(
+        required=False, help_text="CUPED-adjusted conversion rate; present when CUPED applies"
+    )
+
+
+class CupedSerializer(serializers.Serializer):
+    applied = serializers.BooleanField()
+    theta = serializers.FloatField(allow_null=True, help_text="Pooled within-variant slope of Y on X")
+    variance_reduction = serializers.FloatField(
+        allow_null=True, help_text="corr(X, Y)^2: the share of variance removed"
+    )
+    reason = serializers.CharField(allow_null=True)
+
+
+class EstimationSerializer(serializers.Serializer):
+    conversion_rate = serializers.ChoiceField(
+        choices=["pooled", "period_weighted"], help_text="period_weighted: a bandit's rates stratified by period"
+    )
+    reason = serializers.CharField(allow_null=True)
+    cuped = CupedSerializer(allow_null=True, help_text="null when CUPED is off or for a bandit")
 
 
 class ExperimentSrmSerializer(serializers.Serializer):
@@ -219,7 +247,10 @@ class ExperimentAnalysisSerializer(serializers.Serializer):
     sequential_tuning = serializers.IntegerField(
         allow_null=True, help_text="N* of the confidence sequence: max(2 x minimum_sample_size, 5000); null if fixed"
     )
-    decision_metric = serializers.CharField(help_text="The metric the winner is decided on")
+    decision_metric = serializers.CharField(
+        help_text="The metric the winner is decided on: conversion_rate_cuped when CUPED applies"
+    )
+    estimation = EstimationSerializer()
     minimum_sample_size = serializers.IntegerField()
     minimum_effect_size = serializers.FloatField()
     participants = serializers.IntegerField()

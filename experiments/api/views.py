@@ -10,7 +10,7 @@ from rest_framework.views import APIView
 
 from core.api.permissions import IsStaff
 from core.api.serializers import ErrorSerializer
-from experiments.analysis import experiment_analyze
+from experiments.analysis import analysis_current
 from experiments.api.serializers import (
     ExperimentAnalysisSerializer,
     ExperimentCreateInputSerializer,
@@ -119,7 +119,8 @@ class ExperimentStopApi(_LifecycleApi):
 
 class ExperimentResultsApi(APIView):
     """The analysis computed now from the variants' counters (a constant number of queries whatever the
-    traffic), stored on the experiment and appended to its snapshots. Staff only.
+    traffic); a read: the runs of beat's check and the admin's "analyze now" are the ones stored as snapshots.
+    Staff only.
 
     Per variant the rates; per treatment the relative lift of the conversion rate and of the revenue per
     participant against the control, with interval, p-value (raw and Holm-adjusted), chance to win, risks
@@ -142,5 +143,5 @@ class ExperimentResultsApi(APIView):
         query = ResultsQuerySerializer(data=request.query_params)
         query.is_valid(raise_exception=True)
         experiment = experiment_get_or_404(experiment_id=experiment_id)
-        analysis = experiment_analyze(experiment=experiment, method=query.validated_data["method"])
+        analysis = analysis_current(experiment=experiment, method=query.validated_data.get("method"))
         return Response(ExperimentAnalysisSerializer(analysis).data)

@@ -126,7 +126,8 @@ def test_a_bandit_reweights_toward_the_better_arm_with_a_floor_and_keeps_the_his
     assert weights["v1"] > 0.9
     assert min(weights.values()) >= 0.01
     assert sum(weights.values()) == pytest.approx(1.0)
-    assert list(BanditWeights.objects.values_list("weights", flat=True)) == [weights]
+    history = list(BanditWeights.objects.order_by("created_at").values_list("is_start", "weights"))
+    assert history == [(True, {"v0": 0.34, "v1": 0.33, "v2": 0.33}), (False, weights)]
 
 
 @pytest.mark.django_db
@@ -135,7 +136,7 @@ def test_a_bandit_below_the_minimum_units_keeps_its_weights():
     counters(experiment, (50, 5), (1_000, 150))
 
     assert experiment_check(experiment=experiment).action == "none"
-    assert not BanditWeights.objects.exists()
+    assert not BanditWeights.objects.filter(is_start=False).exists()
 
 
 @pytest.mark.django_db
