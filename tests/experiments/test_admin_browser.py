@@ -5,6 +5,7 @@ import os
 import re
 
 import pytest
+from django.db import connections
 
 from core.services import product_manager_group_ensure
 from experiments.models import ABTestExperiment
@@ -15,9 +16,13 @@ pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 
 
 @pytest.fixture
-def page():
+def page(monkeypatch, live_server):
     from playwright.sync_api import sync_playwright
 
+    # The live server answers each request in a thread of its own: let each close its connection when done
+    # (and close the browser, with its keep-alive connections, before the server stops),
+    # or PostgreSQL keeps them and the test database cannot be dropped at the end.
+    monkeypatch.setitem(connections.settings["default"], "CONN_MAX_AGE", 0)
     # Playwright's sync API runs an event loop in this thread; the test's own ORM calls are not async code.
     os.environ["DJANGO_ALLOW_ASYNC_UNSAFE"] = "true"
     with sync_playwright() as playwright:
