@@ -18,8 +18,9 @@ venv: $(STAMP)
 demo: venv
 	@mkdir -p var
 	$(PY) manage.py migrate --noinput
-	$(PY) manage.py simulate_marketplace --manufacturers 500 --customers 300 --days 180 --seed 42
+	$(PY) manage.py simulate_marketplace --manufacturers 500 --customers 300 --days 365 --seed 42
 	$(PY) manage.py personalization_rebuild
+	$(PY) manage.py predictions_train --if-missing
 	$(PY) manage.py setup_periodic_tasks
 	$(PY) manage.py demo_accounts
 	./scripts/demo_serve.sh

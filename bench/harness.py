@@ -48,9 +48,9 @@ class Report:
     def add(self, name: str, figures: dict, *, goals: dict[str, bool] | None = None, notes: str = "") -> None:
         self.benchmarks[name] = {"figures": figures, "goals_met": goals or {}, "notes": notes}
 
-    def write(self, environment: dict) -> Path:
+    def write(self, environment: dict, *, filename: str = "latest.json") -> Path:
         RESULTS.mkdir(parents=True, exist_ok=True)
-        path = RESULTS / "latest.json"
+        path = RESULTS / filename
         body = {
             "generated_at": datetime.now(UTC).isoformat(timespec="seconds"),
             "environment": {"python": platform.python_version(), "machine": platform.machine(), **environment},

@@ -13,4 +13,5 @@ urlpatterns = [
     path("api/v1/", include("marketplace.api.urls")),
     path("api/v1/advanced-personalization/", include("personalization.api.urls")),
     path("api/v1/advanced-personalization/", include("experiments.api.urls")),
+    path("api/v1/advanced-personalization/", include("predictions.api.urls")),
 ]

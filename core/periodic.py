@@ -42,4 +42,23 @@ def periodic_task_specs() -> list[PeriodicTaskSpec]:
             every_seconds=settings.EXPERIMENT_RECONCILE_SECONDS,
             description="Set the variants' counters from their exposure and conversion events.",
         ),
+        PeriodicTaskSpec(
+            name="model retraining",
+            task="predictions.tasks.models_retrain_due_task",
+            every_seconds=settings.MODEL_RETRAIN_CHECK_SECONDS,
+            description="Retrain each model type on its cadence (success weekly, satisfaction every 2 weeks, "
+            "churn monthly, segments every 3 weeks) when it has its minimum of samples.",
+        ),
+        PeriodicTaskSpec(
+            name="model drift",
+            task="predictions.tasks.drift_check_task",
+            every_seconds=settings.DRIFT_CHECK_SECONDS,
+            description="PSI of the deployed models' live features; alert at 0.1, retrain at 0.25.",
+        ),
+        PeriodicTaskSpec(
+            name="proactive interventions",
+            task="predictions.tasks.interventions_scan_task",
+            every_seconds=settings.INTERVENTIONS_SCAN_SECONDS,
+            description="Churn-risk alerts and satisfaction recovery for at-risk customers, and their outcomes.",
+        ),
     ]

@@ -102,6 +102,9 @@ class CustomerPersonalizationProfile(models.Model):
     )
     complexity_comfort_level = models.FloatField(default=0.5)
     risk_tolerance = models.FloatField(default=0.5)
+    churn_risk = models.FloatField(
+        null=True, blank=True, help_text="P(no order in 90 days) from the deployed churn model, at its last scan"
+    )
     average_satisfaction = models.FloatField(null=True, blank=True)
     recent_satisfaction = models.JSONField(default=list, blank=True, help_text="The last ratings, oldest first")
     ratings_count = models.PositiveIntegerField(default=0)

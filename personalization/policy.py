@@ -19,6 +19,7 @@ NEW, ESTABLISHED, AT_RISK = "new", "established", "at_risk"
 NEW_CUSTOMER_CONFIDENCE = 0.25  # below this (or before MIN_CHOICES choices) a customer is new
 MIN_CHOICES = 3
 INACTIVE_DAYS = 60
+CHURN_RISK_AT_RISK = 0.5  # a churn risk from the predictive model at or above this makes a customer at risk
 GOAL_TILT = 0.3  # how far an explicit optimization goal pulls the weights toward its strategy
 COMPLEXITY_TILT = 0.1  # ... an order beyond the customer's comfort toward quality, reliability, capability
 RETENTION_TILT = 0.25  # ... an at-risk customer toward reliability and quality
@@ -48,6 +49,7 @@ class ProfileView:
     complexity_comfort: float
     risk_tolerance: float
     strategy_performance: dict[str, tuple[int, int]]  # strategy -> (sessions, conversions)
+    churn_risk: float | None = None  # from the deployed churn model (predictions), when it has scored them
 
 
 @dataclass(frozen=True)
@@ -70,6 +72,8 @@ def classify(profile: ProfileView) -> Classification:
             AT_RISK,
             f"recent ratings average {np.mean(recent):.1f}, below the usual {profile.average_satisfaction:.1f}",
         )
+    if profile.churn_risk is not None and profile.churn_risk >= CHURN_RISK_AT_RISK:
+        return Classification(AT_RISK, f"the churn model gives a {profile.churn_risk:.0%} risk of no order in 90 days")
     if profile.days_since_last_interaction is not None and profile.days_since_last_interaction > INACTIVE_DAYS:
         return Classification(AT_RISK, f"no activity for {profile.days_since_last_interaction:.0f} days")
     if profile.choices < MIN_CHOICES or profile.confidence < NEW_CUSTOMER_CONFIDENCE:

@@ -193,6 +193,12 @@ SEGMENT_PREFERENCES_SECONDS = env.int("SEGMENT_PREFERENCES_SECONDS", default=6 *
 EXPERIMENT_CHECK_SECONDS = env.int("EXPERIMENT_CHECK_SECONDS", default=15 * 60)
 BANDIT_REWEIGHT_SECONDS = env.int("BANDIT_REWEIGHT_SECONDS", default=6 * 60 * 60)
 EXPERIMENT_RECONCILE_SECONDS = env.int("EXPERIMENT_RECONCILE_SECONDS", default=60 * 60)
+# Predictions: how often beat looks for a model type due for retraining (each type has its own cadence),
+# checks the deployed models for drift, and scans for at-risk customers.
+MODEL_RETRAIN_CHECK_SECONDS = env.int("MODEL_RETRAIN_CHECK_SECONDS", default=6 * 60 * 60)
+DRIFT_CHECK_SECONDS = env.int("DRIFT_CHECK_SECONDS", default=24 * 60 * 60)
+INTERVENTIONS_SCAN_SECONDS = env.int("INTERVENTIONS_SCAN_SECONDS", default=24 * 60 * 60)
+CHURN_ALERT_THRESHOLD = env.float("CHURN_ALERT_THRESHOLD", default=0.5)
 
 # How often Celery beat proves it and a worker are alive; /healthz reports a stale heartbeat.
 CELERY_HEARTBEAT_SECONDS = env.int("CELERY_HEARTBEAT_SECONDS", default=60)

@@ -120,7 +120,21 @@ def profile_view(profile: CustomerPersonalizationProfile, *, now: datetime | Non
         complexity_comfort=profile.complexity_comfort_level,
         risk_tolerance=profile.risk_tolerance,
         strategy_performance=performance,
+        churn_risk=profile.churn_risk,
     )
+
+
+def profiles_churn_risk_set(*, risks: dict[int, float]) -> int:
+    """Store the churn model's risk of each customer (customer id -> risk) on their profiles, which the
+    pipeline reads to classify at-risk customers. Returns how many profiles were updated."""
+    profiles = list(CustomerPersonalizationProfile.objects.filter(customer_id__in=list(risks)))
+    missing = set(risks) - {p.customer_id for p in profiles}
+    for customer in CustomerAccount.objects.filter(pk__in=missing):  # scored before its first recommendation
+        profiles.append(profile_get_or_create(customer=customer))
+    for profile in profiles:
+        profile.churn_risk = float(risks[profile.customer_id])
+    CustomerPersonalizationProfile.objects.bulk_update(profiles, ["churn_risk"], batch_size=500)
+    return len(profiles)
 
 
 def risk_adjusted_step(order_value: float) -> float:

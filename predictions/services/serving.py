@@ -1,0 +1,250 @@
+"""Predictions for one customer (and optionally one order) from the deployed versions.
+
+The estimators are cached in the process and reloaded when the deployed version of a type changes (one
+small query per prediction reads which versions are deployed). A customer's own part (its event sums, churn
+risk, predicted satisfaction, next-order timeline, preferred and risk factors) is computed by the training
+code from its rows and kept per process until its rows change (one aggregate query tells), a deployed
+version changes, or the hour turns (the features depend on the time since the last order); what depends on
+the order (the success probability of the list the engine's base ranking would show: balanced strategy, top
+5) is computed for each request from those kept sums.
+"""
+
+from __future__ import annotations
+
+import math
+import threading
+from collections import OrderedDict
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import pandas as pd
+from django.db.models import Count, Max
+from django.utils import timezone
+
+from marketplace import scoring
+from marketplace.models import CustomerAccount, Order
+from marketplace.selectors import catalog_get
+from marketplace.vocabulary import FACTORS, REGIONS
+from predictions.ml import artifacts, clv
+from predictions.ml import features as F
+from predictions.ml.inference import predict_fast
+from predictions.models import ModelStatus, PredictiveModel
+from predictions.selectors import day_of, prediction_frames_get
+from predictions.services.registry import artifact_estimator
+
+REGION_CODES = tuple(REGIONS)
+CUSTOMER_CACHE_SIZE = 10_000
+RISK_FEATURES = {  # what a high value of a churn feature says, for the risk factors
+    "days_since_last_order": ("a long time since the last order", 60.0),
+    "hist_walk_share": ("often walks away from the lists shown", 0.5),
+    "hist_late_share": ("late deliveries", 0.2),
+    "hist_bad_ratings_90d": ("poor ratings lately", 1.0),
+    "hist_bad_experience_decayed": ("recent bad experiences", 1.0),
+    "hist_satisfaction_trend": None,  # handled below: a falling trend
+}
+
+_lock = threading.Lock()
+_models: dict[str, tuple[tuple[int, str], PredictiveModel, Any]] = {}  # type -> ((version, sha), row, loaded)
+_customers: OrderedDict[int, tuple[tuple, CustomerPart]] = OrderedDict()
+
+
+@dataclass(frozen=True, eq=False)
+class CustomerPart:
+    """What a customer's predictions share whatever the order: computed once per change of its rows."""
+
+    customers: pd.DataFrame
+    state: F.CustomerState  # its history as of `state.time`, which new orders are scored from
+    predictions: dict[str, Any]
+
+
+def deployed_models() -> dict[str, tuple[PredictiveModel, Any]]:
+    """The deployed version of each type with its estimator (parameters for next_order), loaded once per
+    version. A version whose artifact is refused is skipped: serving stays on what last loaded."""
+    current = PredictiveModel.objects.filter(status=ModelStatus.DEPLOYED).values_list(
+        "pk", "model_type", "version", "artifact_sha256"
+    )
+    models = {}
+    for pk, model_type, version, sha in current:
+        key = (version, sha)
+        cached = _models.get(model_type)
+        if cached is None or cached[0] != key:
+            row = PredictiveModel.objects.get(pk=pk)
+            try:
+                loaded = (
+                    clv.BGNBDParams.from_dict(row.parameters) if model_type == "next_order" else artifact_estimator(row)
+                )
+            except (artifacts.ArtifactRejected, ValueError, KeyError):
+                if cached is not None:
+                    models[model_type] = (cached[1], cached[2])  # stays on the last good version
+                continue
+            row.artifact = None  # the bytes are not needed once loaded
+            with _lock:
+                _models[model_type] = (key, row, loaded)
+            cached = _models[model_type]
+        models[model_type] = (cached[1], cached[2])
+    return models
+
+
+def serving_cache_clear() -> None:
+    with _lock:
+        _models.clear()
+        _customers.clear()
+
+
+def _customer_stamp(customer: CustomerAccount, models: dict, now_day: float) -> tuple:
+    rows = Order.objects.filter(customer=customer).aggregate(
+        orders=Count("pk"), changed=Max("updated_at"), outcome=Max("outcome__updated_at")
+    )
+    versions = tuple(sorted((t, m.version) for t, (m, _) in models.items()))
+    return (rows["orders"], rows["changed"], rows["outcome"], versions, math.floor(now_day * 24))
+
+
+def _vector(frame: pd.DataFrame, model: PredictiveModel, index) -> np.ndarray:
+    return frame.loc[[index], list(model.feature_set)].to_numpy(dtype=float)
+
+
+def _rfm(orders: pd.DataFrame, now_day: float) -> tuple[float, float, float]:
+    history = orders[orders["created_day"] < now_day]["created_day"]
+    if not len(history):
+        return 0.0, 0.0, 0.0
+    return float(len(history) - 1), float(history.max() - history.min()), float(now_day - history.min())
+
+
+def _customer_part(customer: CustomerAccount, models: dict, now_day: float) -> CustomerPart:
+    stamp = _customer_stamp(customer, models, now_day)
+    cached = _customers.get(customer.pk)
+    if cached is not None and cached[0] == stamp:
+        return cached[1]
+    orders, customers = prediction_frames_get(customer_ids=[customer.pk])
+    predictions: dict[str, Any] = {"reasons": {}, "risk_factors": []}
+    frequency, recency, age = _rfm(orders, now_day)
+
+    predictions["next_order"] = None
+    if "next_order" in models and age > 0:
+        params = models["next_order"][1]
+        days = float(clv.expected_days_to_next_order(params, frequency, recency, age))
+        predictions["next_order"] = {
+            "probability_active": float(clv.probability_alive(params, frequency, recency, age)),
+            "expected_orders_30_days": float(clv.expected_purchases(params, 30.0, frequency, recency, age)),
+            "expected_orders_90_days": float(clv.expected_purchases(params, 90.0, frequency, recency, age)),
+            "expected_days_to_next_order": days if math.isfinite(days) else None,
+        }
+    else:
+        predictions["reasons"]["next_order"] = "No order history yet." if age <= 0 else "No next-order model deployed."
+
+    predictions["churn_risk"] = None
+    if "churn" in models and age > 0:
+        model, estimator = models["churn"]
+        frame = F.churn_frame(orders, customers, cutoff=now_day, active_within=None, bgnbd=False)
+        features = frame.features.copy()
+        if "next_order" in models:  # the deployed BG/NBD parameters, as the interventions scan uses them
+            params = models["next_order"][1]
+            features["bgnbd_p_alive"] = clv.probability_alive(params, frequency, recency, age)
+            features["bgnbd_expected_orders"] = clv.expected_purchases(
+                params, F.CHURN_HORIZON_DAYS, frequency, recency, age
+            )
+        if len(features) and set(model.feature_set) <= set(features.columns):
+            row = features.iloc[0]
+            predictions["churn_risk"] = float(
+                predict_fast("churn", estimator, _vector(features, model, features.index[0]))[0]
+            )
+            for name, rule in RISK_FEATURES.items():
+                if rule is not None and name in row and np.isfinite(row[name]) and row[name] >= rule[1]:
+                    predictions["risk_factors"].append(rule[0])
+            trend = row.get("hist_satisfaction_trend", np.nan)
+            if np.isfinite(trend) and trend <= -0.5:
+                predictions["risk_factors"].append("falling satisfaction")
+    if predictions["churn_risk"] is None:
+        predictions["reasons"]["churn_risk"] = "No churn model deployed or no order history yet."
+
+    predictions["predicted_satisfaction"] = None
+    if "satisfaction" in models and age > 0:
+        model, estimator = models["satisfaction"]
+        frame = F.satisfaction_frame(orders, customers, cutoff=now_day)
+        if len(frame):
+            latest = frame.features.index[-1]  # on its latest match: the customer's own pattern as of now
+            predictions["predicted_satisfaction"] = float(
+                predict_fast("satisfaction", estimator, _vector(frame.features, model, latest))[0]
+            )
+    if predictions["predicted_satisfaction"] is None:
+        predictions["reasons"]["predicted_satisfaction"] = "No satisfaction model deployed or no match yet."
+
+    chosen = orders[orders["chosen"].astype(bool)]
+    preferred: list[str] = []
+    if len(chosen):  # what the customer picked above the lists it was shown, most first
+        shown = np.nanmean(
+            np.stack([chosen[[f"top{k}_{f}" for f in FACTORS]].to_numpy(float) for k in range(1, F.TOP_K + 1)]),
+            axis=0,
+        )
+        lift = np.nanmean(chosen[[f"chosen_{f}" for f in FACTORS]].to_numpy(float) - shown, axis=0)
+        preferred = [FACTORS[i] for i in np.argsort(-lift) if np.isfinite(lift[i]) and lift[i] > 0]
+    predictions["preferred_factors"] = preferred
+
+    state = F.customer_state(orders, customers, customer_id=customer.pk, time=now_day)
+    part = CustomerPart(customers=customers, state=state, predictions=predictions)
+    with _lock:
+        _customers[customer.pk] = (stamp, part)
+        _customers.move_to_end(customer.pk)
+        while len(_customers) > CUSTOMER_CACHE_SIZE:
+            _customers.popitem(last=False)
+    return part
+
+
+def _order_row(customer: CustomerAccount, order: scoring.OrderContext, now_day: float) -> dict[str, Any]:
+    catalog = catalog_get()
+    ranking = scoring.rank(catalog, order, scoring.STRATEGIES["balanced"], limit=F.TOP_K)
+    row: dict[str, Any] = {name: math.nan for name in F.ORDER_COLUMNS}
+    row.update(
+        order_id=-1,
+        customer_id=customer.pk,
+        created_day=now_day,
+        process=order.process,
+        complexity_level=order.complexity_level,
+        quantity=order.quantity,
+        estimated_value=order.estimated_value,
+        quality_requirements=order.quality_requirements,
+        timeline_urgency=order.timeline_urgency,
+        delivery_region=order.delivery_region,
+        shown_count=len(ranking.rows),
+        eligible_count=ranking.eligible_count,
+        chosen=False,
+        converted=False,
+        chosen_region=None,
+        decided_day=now_day + F.WALK_AWAY_DECISION_HOURS / 24.0,
+    )
+    for k in range(F.TOP_K):
+        present = k < len(ranking.rows)
+        row[f"top{k + 1}_region"] = REGION_CODES[int(catalog.region[ranking.rows[k]])] if present else None
+        if present:
+            row[f"top{k + 1}_manufacturer_id"] = int(catalog.ids[ranking.rows[k]])
+            row[f"top{k + 1}_score"] = float(ranking.scores[k])
+            for f, factor in enumerate(FACTORS):
+                row[f"top{k + 1}_{factor}"] = float(ranking.features[k, f])
+    return row
+
+
+def prediction_make(*, customer: CustomerAccount, order: scoring.OrderContext | None = None) -> dict[str, Any]:
+    """Success probability (with an order), predicted satisfaction, churn risk, next-order timeline,
+    preferred and risk factors, and the versions used; a null with its reason where a model is missing."""
+    now_day = day_of(timezone.now())
+    models = deployed_models()
+    part = _customer_part(customer, models, now_day)
+    result: dict[str, Any] = {
+        "customer_id": customer.pk,
+        "model_versions": {t: m.version for t, (m, _) in models.items()},
+        **{k: v for k, v in part.predictions.items() if k != "reasons"},
+        "reasons": dict(part.predictions["reasons"]),
+        "success_probability": None,
+    }
+    if order is None:
+        result["reasons"]["success_probability"] = "Give an order context to predict its success."
+    elif "success" not in models:
+        result["reasons"]["success_probability"] = "No success model deployed."
+    else:
+        model, estimator = models["success"]
+        # as of the state's time (at most an hour ago): the features of an order created then
+        row = _order_row(customer, order, part.state.time)
+        features = F.success_features_for(part.state, pd.DataFrame([row], columns=list(F.ORDER_COLUMNS)))
+        result["success_probability"] = float(predict_fast("success", estimator, _vector(features, model, -1))[0])
+    return result
