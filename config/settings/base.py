@@ -199,6 +199,9 @@ MODEL_RETRAIN_CHECK_SECONDS = env.int("MODEL_RETRAIN_CHECK_SECONDS", default=6 *
 DRIFT_CHECK_SECONDS = env.int("DRIFT_CHECK_SECONDS", default=24 * 60 * 60)
 INTERVENTIONS_SCAN_SECONDS = env.int("INTERVENTIONS_SCAN_SECONDS", default=24 * 60 * 60)
 CHURN_ALERT_THRESHOLD = env.float("CHURN_ALERT_THRESHOLD", default=0.5)
+# Serving: how often a process re-checks which model versions are deployed and whether a customer's rows
+# changed (the estimators and each customer's own part are kept in the process in between).
+PREDICTION_CACHE_CHECK_SECONDS = env.float("PREDICTION_CACHE_CHECK_SECONDS", default=5.0)
 
 # How often Celery beat proves it and a worker are alive; /healthz reports a stale heartbeat.
 CELERY_HEARTBEAT_SECONDS = env.int("CELERY_HEARTBEAT_SECONDS", default=60)

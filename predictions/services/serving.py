@@ -13,12 +13,14 @@ from __future__ import annotations
 
 import math
 import threading
+import time
 from collections import OrderedDict
 from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 import pandas as pd
+from django.conf import settings
 from django.db.models import Count, Max
 from django.utils import timezone
 
@@ -46,7 +48,8 @@ RISK_FEATURES = {  # what a high value of a churn feature says, for the risk fac
 
 _lock = threading.Lock()
 _models: dict[str, tuple[tuple[int, str], PredictiveModel, Any]] = {}  # type -> ((version, sha), row, loaded)
-_customers: OrderedDict[int, tuple[tuple, CustomerPart]] = OrderedDict()
+_deployed: dict[str, Any] = {"at": -math.inf, "models": {}}  # the last check of what is deployed
+_customers: OrderedDict[int, tuple[tuple, float, CustomerPart]] = OrderedDict()  # id -> (stamp, checked, part)
 
 
 @dataclass(frozen=True, eq=False)
@@ -60,7 +63,17 @@ class CustomerPart:
 
 def deployed_models() -> dict[str, tuple[PredictiveModel, Any]]:
     """The deployed version of each type with its estimator (parameters for next_order), loaded once per
-    version. A version whose artifact is refused is skipped: serving stays on what last loaded."""
+    version and re-checked at most every PREDICTION_CACHE_CHECK_SECONDS. A version whose artifact is refused
+    is skipped: serving stays on what last loaded."""
+    if time.monotonic() - _deployed["at"] < settings.PREDICTION_CACHE_CHECK_SECONDS:
+        return _deployed["models"]
+    models = _deployed_load()
+    with _lock:
+        _deployed.update(at=time.monotonic(), models=models)
+    return models
+
+
+def _deployed_load() -> dict[str, tuple[PredictiveModel, Any]]:
     current = PredictiveModel.objects.filter(status=ModelStatus.DEPLOYED).values_list(
         "pk", "model_type", "version", "artifact_sha256"
     )
@@ -90,6 +103,7 @@ def serving_cache_clear() -> None:
     with _lock:
         _models.clear()
         _customers.clear()
+        _deployed.update(at=-math.inf, models={})
 
 
 def _customer_stamp(customer: CustomerAccount, models: dict, now_day: float) -> tuple:
@@ -101,7 +115,8 @@ def _customer_stamp(customer: CustomerAccount, models: dict, now_day: float) -> 
 
 
 def _vector(frame: pd.DataFrame, model: PredictiveModel, index) -> np.ndarray:
-    return frame.loc[[index], list(model.feature_set)].to_numpy(dtype=float)
+    row = frame.index.get_loc(index)
+    return frame[list(model.feature_set)].to_numpy(dtype=float)[row : row + 1]
 
 
 def _rfm(orders: pd.DataFrame, now_day: float) -> tuple[float, float, float]:
@@ -112,10 +127,19 @@ def _rfm(orders: pd.DataFrame, now_day: float) -> tuple[float, float, float]:
 
 
 def _customer_part(customer: CustomerAccount, models: dict, now_day: float) -> CustomerPart:
-    stamp = _customer_stamp(customer, models, now_day)
     cached = _customers.get(customer.pk)
+    versions = tuple(sorted((t, m.version) for t, (m, _) in models.items()))
+    if (
+        cached is not None
+        and time.monotonic() - cached[1] < settings.PREDICTION_CACHE_CHECK_SECONDS
+        and cached[0][3:] == (versions, math.floor(now_day * 24))
+    ):
+        return cached[2]  # checked a moment ago
+    stamp = _customer_stamp(customer, models, now_day)
     if cached is not None and cached[0] == stamp:
-        return cached[1]
+        with _lock:
+            _customers[customer.pk] = (stamp, time.monotonic(), cached[2])
+        return cached[2]
     orders, customers = prediction_frames_get(customer_ids=[customer.pk])
     predictions: dict[str, Any] = {"reasons": {}, "risk_factors": []}
     frequency, recency, age = _rfm(orders, now_day)
@@ -184,7 +208,7 @@ def _customer_part(customer: CustomerAccount, models: dict, now_day: float) -> C
     state = F.customer_state(orders, customers, customer_id=customer.pk, time=now_day)
     part = CustomerPart(customers=customers, state=state, predictions=predictions)
     with _lock:
-        _customers[customer.pk] = (stamp, part)
+        _customers[customer.pk] = (stamp, time.monotonic(), part)
         _customers.move_to_end(customer.pk)
         while len(_customers) > CUSTOMER_CACHE_SIZE:
             _customers.popitem(last=False)
@@ -245,6 +269,6 @@ def prediction_make(*, customer: CustomerAccount, order: scoring.OrderContext | 
         model, estimator = models["success"]
         # as of the state's time (at most an hour ago): the features of an order created then
         row = _order_row(customer, order, part.state.time)
-        features = F.success_features_for(part.state, pd.DataFrame([row], columns=list(F.ORDER_COLUMNS)))
+        features = F.success_features_for(part.state, pd.DataFrame({name: [row[name]] for name in F.ORDER_COLUMNS}))
         result["success_probability"] = float(predict_fast("success", estimator, _vector(features, model, -1))[0])
     return result

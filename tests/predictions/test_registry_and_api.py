@@ -279,3 +279,22 @@ def test_the_training_command_leaves_deployed_types_alone_and_refuses_unknown_on
     assert out.getvalue().count("a version is deployed already") == len(TYPES)
     with pytest.raises(CommandError, match="Unknown model types"):
         call_command("predictions_train", "magic")
+
+
+@pytest.mark.django_db
+def test_a_customers_kept_part_is_recomputed_when_its_rows_change(trained, settings):
+    from tests.factories import OrderFactory
+
+    customer = CustomerAccount.objects.filter(orders__isnull=False).order_by("pk").first()
+    first = serving.prediction_make(customer=customer)
+    kept = serving.prediction_make(customer=customer)
+    before = serving._customers[customer.pk][2]
+
+    OrderFactory(customer=customer)  # a new order: its rows changed
+    changed = serving.prediction_make(customer=customer)
+
+    assert kept["churn_risk"] == pytest.approx(first["churn_risk"])
+    assert serving._customers[customer.pk][2] is not before
+    settings.PREDICTION_CACHE_CHECK_SECONDS = 3600.0  # within the check interval the kept part is used as is
+    OrderFactory(customer=customer)
+    assert serving.prediction_make(customer=customer)["churn_risk"] == changed["churn_risk"]
