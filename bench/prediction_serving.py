@@ -8,7 +8,7 @@ import json
 import time
 
 from django.core.management import call_command
-from django.test import Client
+from django.test import Client, override_settings
 from knox.models import AuthToken
 
 from bench.harness import Report, Timing, time_calls
@@ -27,6 +27,13 @@ URL = "/api/v1/advanced-personalization/predictions"
 TRIVIAL_URL = "/api/v1/auth/me"
 
 
+# The production defaults of the per-process checks (tests check on every call), and rate limits high enough
+# never to trip (their counters are still incremented on every request, as in production).
+@override_settings(
+    CATALOG_VERSION_CHECK_SECONDS=1.0,
+    PREDICTION_CACHE_CHECK_SECONDS=5.0,
+    API_THROTTLE_RATES={"user_burst": "1000000/min", "user_sustained": "1000000/hour", "anonymous": "1000/min"},
+)
 def run(report: Report) -> None:
     for world in SimulatedWorld.objects.all():
         world_delete(world=world)

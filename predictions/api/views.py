@@ -44,7 +44,9 @@ class PredictionApi(APIView):
         customer_id = params.get("customer_id", own.pk if own else None)
         if customer_id is None:
             raise DomainError("Name the customer (customer_id).", field="customer_id")
-        customer = CustomerAccount.objects.filter(pk=customer_id).first()
+        customer = (
+            own if own is not None and own.pk == customer_id else CustomerAccount.objects.filter(pk=customer_id).first()
+        )
         if customer is None:
             raise NotFound("No such customer.")
         order = None
