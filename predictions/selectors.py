@@ -10,6 +10,7 @@ import pandas as pd
 from django.db.models import QuerySet
 
 from marketplace.models import CustomerAccount, Manufacturer, MatchOutcome, Order
+from marketplace.vocabulary import FACTORS
 from personalization.models import RecommendationSession
 from predictions.ml.features import CUSTOMER_COLUMNS, ORDER_COLUMNS, TOP_K, WALK_AWAY_DECISION_HOURS
 from predictions.models import ModelStatus, PredictiveModel
@@ -27,8 +28,9 @@ def moment_of(day: float) -> datetime:
     return ORIGIN + timedelta(days=day)
 
 
-def _order_row(order: dict, session: dict | None, outcome: dict | None, makers: dict[int, dict]) -> dict:
-    from marketplace.vocabulary import FACTORS
+def order_row(order: dict, session: dict | None, outcome: dict | None, makers: dict[int, dict]) -> dict:
+    """One row of the `orders` frame: the order's fields (as `Order.values()` gives them), the list its
+    session showed (`candidates`, `eligible_count`), its outcome and the chosen manufacturer's attributes."""
 
     created = day_of(order["created_at"])
     row = {
@@ -134,7 +136,7 @@ def prediction_frames_get(*, customer_ids: list[int] | None = None) -> tuple[pd.
         )
     }
     rows = [
-        _order_row(order, sessions.get(order["id"]), outcomes.get(order["id"]), makers)
+        order_row(order, sessions.get(order["id"]), outcomes.get(order["id"]), makers)
         for order in orders_qs.order_by("created_at", "pk").values(
             "id",
             "customer_id",

@@ -32,7 +32,7 @@ from predictions.ml import artifacts, clv
 from predictions.ml import features as F
 from predictions.ml.inference import predict_fast
 from predictions.models import ModelStatus, PredictiveModel
-from predictions.selectors import day_of, prediction_frames_get
+from predictions.selectors import day_of, moment_of, order_row, prediction_frames_get
 from predictions.services.registry import artifact_estimator
 
 REGION_CODES = tuple(REGIONS)
@@ -216,36 +216,34 @@ def _customer_part(customer: CustomerAccount, models: dict, now_day: float) -> C
 
 
 def _order_row(customer: CustomerAccount, order: scoring.OrderContext, now_day: float) -> dict[str, Any]:
+    """The frame row of a new order created now, shown the top 5 of the engine's base ranking."""
     catalog = catalog_get()
     ranking = scoring.rank(catalog, order, scoring.STRATEGIES["balanced"], limit=F.TOP_K)
-    row: dict[str, Any] = {name: math.nan for name in F.ORDER_COLUMNS}
-    row.update(
-        order_id=-1,
-        customer_id=customer.pk,
-        created_day=now_day,
-        process=order.process,
-        complexity_level=order.complexity_level,
-        quantity=order.quantity,
-        estimated_value=order.estimated_value,
-        quality_requirements=order.quality_requirements,
-        timeline_urgency=order.timeline_urgency,
-        delivery_region=order.delivery_region,
-        shown_count=len(ranking.rows),
-        eligible_count=ranking.eligible_count,
-        chosen=False,
-        converted=False,
-        chosen_region=None,
-        decided_day=now_day + F.WALK_AWAY_DECISION_HOURS / 24.0,
-    )
-    for k in range(F.TOP_K):
-        present = k < len(ranking.rows)
-        row[f"top{k + 1}_region"] = REGION_CODES[int(catalog.region[ranking.rows[k]])] if present else None
-        if present:
-            row[f"top{k + 1}_manufacturer_id"] = int(catalog.ids[ranking.rows[k]])
-            row[f"top{k + 1}_score"] = float(ranking.scores[k])
-            for f, factor in enumerate(FACTORS):
-                row[f"top{k + 1}_{factor}"] = float(ranking.features[k, f])
-    return row
+    candidates = [
+        {
+            "manufacturer_id": int(catalog.ids[row]),
+            "rank": rank + 1,
+            "score": float(ranking.scores[rank]),
+            "region": REGION_CODES[int(catalog.region[row])],
+            "features": dict(zip(FACTORS, (float(v) for v in ranking.features[rank]))),
+        }
+        for rank, row in enumerate(ranking.rows)
+    ]
+    fields = {
+        "id": -1,
+        "customer_id": customer.pk,
+        "created_at": moment_of(now_day),
+        "process_id": order.process,
+        "complexity_level": order.complexity_level,
+        "quantity": order.quantity,
+        "estimated_value": order.estimated_value,
+        "quality_requirements": order.quality_requirements,
+        "timeline_urgency": order.timeline_urgency,
+        "delivery_region": order.delivery_region,
+        "cancelled_at": None,
+        "delivered_at": None,
+    }
+    return order_row(fields, {"candidates": candidates, "eligible_count": ranking.eligible_count}, None, {})
 
 
 def prediction_make(*, customer: CustomerAccount, order: scoring.OrderContext | None = None) -> dict[str, Any]:
