@@ -20,7 +20,7 @@ from django.db import transaction
 from django.utils import timezone
 
 from experiments import allocation, stats
-from experiments.analysis import experiment_analyze
+from experiments.analysis import experiment_analyze, sequential_tuning_for
 from experiments.models import ABTestExperiment, BanditWeights, ExperimentStatus, ExperimentType, Variant
 from experiments.selectors import running_experiments_invalidate
 
@@ -68,7 +68,7 @@ def _guardrail_harm(experiment: ABTestExperiment) -> str | None:
                 alpha=alpha,
                 relative=False,
                 alternative="less",
-                sequential_tuning=max(2 * experiment.minimum_sample_size, 5000),
+                sequential_tuning=sequential_tuning_for(experiment),
             )
         except stats.UndefinedStatisticError:
             continue
