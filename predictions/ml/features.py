@@ -55,6 +55,7 @@ import numpy as np
 import pandas as pd
 
 from marketplace.vocabulary import COMPANY_SIZES, COMPLEXITY_LEVELS, FACTORS, INDUSTRIES, PROCESSES, REGIONS, SEGMENTS
+from predictions.ml import clv
 
 TOP_K = 5
 WALK_AWAY_DECISION_HOURS = 48.0  # a walk-away is known this long after the order (the order is cancelled)
@@ -222,9 +223,14 @@ class _Logs:
 
 
 def _shown_means(orders: pd.DataFrame) -> np.ndarray:
-    stacked = _shown_factors(orders)  # (n, K, F)
     with np.errstate(invalid="ignore"):
-        return np.nanmean(np.where(np.isnan(stacked), np.nan, stacked), axis=1)
+        return np.nanmean(_shown_factors(orders), axis=1)
+
+
+def chosen_lift(orders: pd.DataFrame) -> np.ndarray:
+    """(n, FACTORS): the chosen manufacturer's factors minus the mean of the list shown (> 0: picked above the
+    list on that factor; NaN for a walk-away)."""
+    return orders[[f"chosen_{f}" for f in FACTORS]].to_numpy(dtype=float) - _shown_means(orders)
 
 
 def _logs(orders: pd.DataFrame) -> _Logs:
@@ -241,8 +247,7 @@ def _logs(orders: pd.DataFrame) -> _Logs:
     rank = _num(orders["chosen_rank"])
     hours = _num(orders["time_to_match_hours"])
     shown_mean = _shown_means(orders)
-    chosen_factors = orders[[f"chosen_{f}" for f in FACTORS]].to_numpy(dtype=float)
-    lift = np.where(chosen[:, None], chosen_factors - shown_mean, 0.0)
+    lift = np.where(chosen[:, None], chosen_lift(orders), 0.0)
     satisfaction = _num(orders["satisfaction"])
     on_time = _num(orders["delivered_on_time"])
     rated = np.isfinite(satisfaction)
@@ -664,9 +669,7 @@ def satisfaction_frame(
     }
     chosen_frame = pd.DataFrame(chosen)
     lift = history[[f"hist_lift_{f}" for f in FACTORS]].to_numpy()
-    shown_mean = _shown_means(rows)
-    chosen_factors = rows[[f"chosen_{f}" for f in FACTORS]].to_numpy(dtype=float)
-    chosen_frame["personal_fit_chosen"] = np.sum(np.nan_to_num(lift) * (chosen_factors - shown_mean), axis=1)
+    chosen_frame["personal_fit_chosen"] = np.sum(np.nan_to_num(lift) * chosen_lift(rows), axis=1)
     regions = history.attrs["regions"]
     shown_r = regions[[f"region_shown_{r}" for r in range(len(REGION_CODES))]].to_numpy()
     chosen_r = regions[[f"region_chosen_{r}" for r in range(len(REGION_CODES))]].to_numpy()
@@ -738,9 +741,8 @@ def churn_frame(
     bgnbd: bool = True,
 ) -> LabelledFrame:
     """One row per customer active before the cut-off, features as of it; label: no order in the `horizon`
-    days after it (NaN when `data_end` is given and the window is not over by then). With
-    `predictions.ml.clv` available and `bgnbd`, adds the BG/NBD P(alive) and expected orders in the horizon,
-    fitted on the frequency / recency / age of the customers before the cut-off."""
+    days after it (NaN when `data_end` is given and the window is not over by then). With `bgnbd`, adds the
+    BG/NBD P(alive) and expected orders in the horizon, fitted on the customers' histories before the cut-off."""
     past = orders[_num(orders["created_day"]) < cutoff]
     customer = active_customers(past, cutoff, active_within=active_within)
     features = _customer_features(past, customers, customer, cutoff)
@@ -756,23 +758,27 @@ def churn_frame(
     return _labelled(features, labels, np.full(len(customer), float(cutoff)), customer, pd.Index(customer))
 
 
-def bgnbd_features(orders: pd.DataFrame, customer: np.ndarray, cutoff: float, *, horizon: float) -> pd.DataFrame:
-    """BG/NBD P(alive) and expected orders in the horizon (empty when `predictions.ml.clv` is not there)."""
-    try:
-        from predictions.ml import clv
-    except ImportError:
-        return pd.DataFrame(index=range(len(customer)))
+def rfm(orders: pd.DataFrame, cutoff: float, customer: np.ndarray | None = None) -> pd.DataFrame:
+    """BG/NBD's inputs in days, per customer with an order before the cut-off (or per `customer`, NaN for one
+    without): frequency (repeat orders), recency (first to last order) and age (first order to the cut-off)."""
     created = (
         orders[_num(orders["created_day"]) < cutoff].groupby("customer_id")["created_day"].agg(["count", "min", "max"])
     )
-    created = created.reindex(customer)
-    frequency = (created["count"] - 1).to_numpy(dtype=float)
-    recency = (created["max"] - created["min"]).to_numpy(dtype=float)
-    age = (cutoff - created["min"]).to_numpy(dtype=float)
-    try:
-        params = clv.fit_bgnbd(frequency, recency, age)
-    except (ValueError, RuntimeError, FloatingPointError):
-        return pd.DataFrame({"bgnbd_p_alive": np.nan, "bgnbd_expected_orders": np.nan}, index=range(len(customer)))
+    if customer is not None:
+        created = created.reindex(customer)
+    return pd.DataFrame(
+        {
+            "frequency": (created["count"] - 1).to_numpy(dtype=float),
+            "recency": (created["max"] - created["min"]).to_numpy(dtype=float),
+            "age": (cutoff - created["min"]).to_numpy(dtype=float),
+        },
+        index=created.index,
+    )
+
+
+def bgnbd_columns(params: clv.BGNBDParams, history: pd.DataFrame, *, horizon: float) -> pd.DataFrame:
+    """The churn features of BG/NBD for `rfm` rows: P(alive) and the expected orders in the horizon."""
+    frequency, recency, age = (history[name].to_numpy() for name in ("frequency", "recency", "age"))
     return pd.DataFrame(
         {
             "bgnbd_p_alive": np.asarray(clv.probability_alive(params, frequency, recency, age), dtype=float),
@@ -781,6 +787,16 @@ def bgnbd_features(orders: pd.DataFrame, customer: np.ndarray, cutoff: float, *,
             ),
         }
     )
+
+
+def bgnbd_features(orders: pd.DataFrame, customer: np.ndarray, cutoff: float, *, horizon: float) -> pd.DataFrame:
+    """BG/NBD P(alive) and expected orders in the horizon, fitted on the customers' histories before the cut-off."""
+    history = rfm(orders, cutoff, customer)
+    try:
+        params = clv.fit_bgnbd(*(history[name].to_numpy() for name in ("frequency", "recency", "age")))
+    except (ValueError, RuntimeError, FloatingPointError):
+        return pd.DataFrame({"bgnbd_p_alive": np.nan, "bgnbd_expected_orders": np.nan}, index=range(len(customer)))
+    return bgnbd_columns(params, history, horizon=horizon)
 
 
 # ---------------------------------------------------------------------------------------------------------
@@ -793,8 +809,7 @@ def segment_behaviour(orders: pd.DataFrame, *, start: float, end: float) -> pd.D
     created = _num(orders["created_day"])
     window = orders[(created >= start) & (created < end) & (_num(orders["decided_day"]) < end)]
     chosen = _bool(window["chosen"])
-    shown_mean = _shown_means(window)
-    lift = window[[f"chosen_{f}" for f in FACTORS]].to_numpy(dtype=float) - shown_mean
+    lift = chosen_lift(window)
     frame = pd.DataFrame(
         {
             "customer_id": window["customer_id"].to_numpy(),

@@ -12,14 +12,12 @@ from __future__ import annotations
 from datetime import timedelta
 from typing import Any
 
-import numpy as np
 from django.conf import settings
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
 from marketplace.models import Order
 from personalization.services.profiles import profiles_churn_risk_set
-from predictions.ml import clv
 from predictions.ml import features as F
 from predictions.ml import training as T
 from predictions.models import Intervention, InterventionKind, InterventionStatus
@@ -79,19 +77,9 @@ def interventions_scan(*, now=None) -> dict[str, Any]:
         return {"scored": 0, "opened": 0, "closed": closed, "reason": "No active customer."}
     features = frame.features.copy()
     if "next_order" in models:  # the deployed BG/NBD parameters, as serving uses them
-        params = models["next_order"][1]
-        past = (
-            orders[orders["created_day"] < day_of(now)]
-            .groupby("customer_id")["created_day"]
-            .agg(["count", "min", "max"])
-        )
-        past = past.reindex(frame.groups.to_numpy())
-        frequency, recency = (past["count"] - 1).to_numpy(float), (past["max"] - past["min"]).to_numpy(float)
-        age = (day_of(now) - past["min"]).to_numpy(float)
-        features["bgnbd_p_alive"] = np.asarray(clv.probability_alive(params, frequency, recency, age))
-        features["bgnbd_expected_orders"] = np.asarray(
-            clv.expected_purchases(params, F.CHURN_HORIZON_DAYS, frequency, recency, age)
-        )
+        history = F.rfm(orders, day_of(now), frame.groups.to_numpy())
+        columns = F.bgnbd_columns(models["next_order"][1], history, horizon=F.CHURN_HORIZON_DAYS)
+        features[list(columns)] = columns.to_numpy()
     if not set(model.feature_set) <= set(features.columns):
         return {"scored": 0, "opened": 0, "closed": closed, "reason": "The churn model's features are not available."}
     risks = T.predict("churn", estimator, features[list(model.feature_set)].to_numpy(dtype=float))

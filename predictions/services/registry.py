@@ -200,14 +200,9 @@ def _train_classifier_or_regressor(
 
 
 def _rfm(orders: pd.DataFrame, cutoff: float) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
-    """frequency (repeat orders), recency and age in days of every customer with an order before `cutoff`."""
-    past = orders[orders["created_day"] < cutoff].groupby("customer_id")["created_day"].agg(["count", "min", "max"])
-    return (
-        past.index.to_numpy(),
-        (past["count"] - 1).to_numpy(dtype=float),
-        (past["max"] - past["min"]).to_numpy(dtype=float),
-        (cutoff - past["min"]).to_numpy(dtype=float),
-    )
+    """The ids, frequency, recency and age of every customer with an order before `cutoff` (features.rfm)."""
+    history = F.rfm(orders, cutoff)
+    return history.index.to_numpy(), *(history[name].to_numpy() for name in ("frequency", "recency", "age"))
 
 
 def _train_next_order(orders: pd.DataFrame, *, now_day: float) -> dict[str, Any]:

@@ -1,12 +1,13 @@
 """Predictions for one customer (and optionally one order) from the deployed versions.
 
-The estimators are cached in the process and reloaded when the deployed version of a type changes (one
-small query per prediction reads which versions are deployed). A customer's own part (its event sums, churn
-risk, predicted satisfaction, next-order timeline, preferred and risk factors) is computed by the training
-code from its rows and kept per process until its rows change (one aggregate query tells), a deployed
-version changes, or the hour turns (the features depend on the time since the last order); what depends on
-the order (the success probability of the list the engine's base ranking would show: balanced strategy, top
-5) is computed for each request from those kept sums.
+The estimators are cached in the process and reloaded when the deployed version of a type changes. A
+customer's own part (its history as of now, churn risk, predicted satisfaction, next-order timeline,
+preferred and risk factors) is computed by the training code from its rows and kept per process until its
+rows change (one aggregate query tells), a deployed version changes, or the hour turns (the features depend
+on the time since the last order). Which versions are deployed, and whether a customer's rows changed, are
+re-checked at most every PREDICTION_CACHE_CHECK_SECONDS. What depends on the order (the success probability
+of the list the engine's base ranking would show: balanced strategy, top 5) is computed for each request
+from the kept history.
 """
 
 from __future__ import annotations
@@ -43,8 +44,8 @@ RISK_FEATURES = {  # what a high value of a churn feature says, for the risk fac
     "hist_late_share": ("late deliveries", 0.2),
     "hist_bad_ratings_90d": ("poor ratings lately", 1.0),
     "hist_bad_experience_decayed": ("recent bad experiences", 1.0),
-    "hist_satisfaction_trend": None,  # handled below: a falling trend
 }
+FALLING_SATISFACTION = -0.5  # recent ratings this far below the earlier ones: a risk factor
 
 _lock = threading.Lock()
 _models: dict[str, tuple[tuple[int, str], PredictiveModel, Any]] = {}  # type -> ((version, sha), row, loaded)
@@ -119,13 +120,6 @@ def _vector(frame: pd.DataFrame, model: PredictiveModel, index) -> np.ndarray:
     return frame[list(model.feature_set)].to_numpy(dtype=float)[row : row + 1]
 
 
-def _rfm(orders: pd.DataFrame, now_day: float) -> tuple[float, float, float]:
-    history = orders[orders["created_day"] < now_day]["created_day"]
-    if not len(history):
-        return 0.0, 0.0, 0.0
-    return float(len(history) - 1), float(history.max() - history.min()), float(now_day - history.min())
-
-
 def _customer_part(customer: CustomerAccount, models: dict, now_day: float) -> CustomerPart:
     cached = _customers.get(customer.pk)
     versions = tuple(sorted((t, m.version) for t, (m, _) in models.items()))
@@ -142,7 +136,8 @@ def _customer_part(customer: CustomerAccount, models: dict, now_day: float) -> C
         return cached[2]
     orders, customers = prediction_frames_get(customer_ids=[customer.pk])
     predictions: dict[str, Any] = {"reasons": {}, "risk_factors": []}
-    frequency, recency, age = _rfm(orders, now_day)
+    history = F.rfm(orders, now_day)  # one row, or none without an order
+    frequency, recency, age = history.iloc[0].tolist() if len(history) else (0.0, 0.0, 0.0)
 
     predictions["next_order"] = None
     if "next_order" in models and age > 0:
@@ -163,21 +158,18 @@ def _customer_part(customer: CustomerAccount, models: dict, now_day: float) -> C
         frame = F.churn_frame(orders, customers, cutoff=now_day, active_within=None, bgnbd=False)
         features = frame.features.copy()
         if "next_order" in models:  # the deployed BG/NBD parameters, as the interventions scan uses them
-            params = models["next_order"][1]
-            features["bgnbd_p_alive"] = clv.probability_alive(params, frequency, recency, age)
-            features["bgnbd_expected_orders"] = clv.expected_purchases(
-                params, F.CHURN_HORIZON_DAYS, frequency, recency, age
-            )
+            columns = F.bgnbd_columns(models["next_order"][1], history, horizon=F.CHURN_HORIZON_DAYS)
+            features[list(columns)] = columns.to_numpy()
         if len(features) and set(model.feature_set) <= set(features.columns):
             row = features.iloc[0]
             predictions["churn_risk"] = float(
                 predict_fast("churn", estimator, _vector(features, model, features.index[0]))[0]
             )
-            for name, rule in RISK_FEATURES.items():
-                if rule is not None and name in row and np.isfinite(row[name]) and row[name] >= rule[1]:
-                    predictions["risk_factors"].append(rule[0])
+            for name, (text, bound) in RISK_FEATURES.items():
+                if name in row and np.isfinite(row[name]) and row[name] >= bound:
+                    predictions["risk_factors"].append(text)
             trend = row.get("hist_satisfaction_trend", np.nan)
-            if np.isfinite(trend) and trend <= -0.5:
+            if np.isfinite(trend) and trend <= FALLING_SATISFACTION:
                 predictions["risk_factors"].append("falling satisfaction")
     if predictions["churn_risk"] is None:
         predictions["reasons"]["churn_risk"] = "No churn model deployed or no order history yet."
@@ -197,11 +189,7 @@ def _customer_part(customer: CustomerAccount, models: dict, now_day: float) -> C
     chosen = orders[orders["chosen"].astype(bool)]
     preferred: list[str] = []
     if len(chosen):  # what the customer picked above the lists it was shown, most first
-        shown = np.nanmean(
-            np.stack([chosen[[f"top{k}_{f}" for f in FACTORS]].to_numpy(float) for k in range(1, F.TOP_K + 1)]),
-            axis=0,
-        )
-        lift = np.nanmean(chosen[[f"chosen_{f}" for f in FACTORS]].to_numpy(float) - shown, axis=0)
+        lift = np.nanmean(F.chosen_lift(chosen), axis=0)
         preferred = [FACTORS[i] for i in np.argsort(-lift) if np.isfinite(lift[i]) and lift[i] > 0]
     predictions["preferred_factors"] = preferred
 
