@@ -10,19 +10,10 @@ from knox.models import AuthToken
 from bench.harness import Report, Timing, time_calls
 from experiments import assignment
 from experiments.services import experiment_create, experiment_start, experiment_variant_for
-from marketplace import scoring
+from tests.api_helpers import ORDER
 from tests.factories import CustomerAccountFactory, UserFactory
 
 CALLS = 100_000
-ORDER = scoring.OrderContext(
-    process="cnc_machining",
-    quantity=100,
-    complexity_level="complex",
-    estimated_value=12000.0,
-    quality_requirements=0.8,
-    timeline_urgency=0.5,
-    delivery_region="western_europe",
-)
 
 
 def _assignment(report: Report) -> None:

@@ -1,4 +1,7 @@
-"""What the API tests share: a valid order context, and the checks of the one error shape."""
+"""What the tests share: a valid order (as the API takes it, and as the engine scores it), and the checks of
+the one error shape."""
+
+from marketplace.scoring import OrderContext
 
 ORDER_CONTEXT = {
     "process": "cnc_machining",
@@ -9,6 +12,11 @@ ORDER_CONTEXT = {
     "timeline_urgency": 0.5,
     "region": "western_europe",
 }
+ORDER = OrderContext(  # the same order, as the services take it
+    **{key: value for key, value in ORDER_CONTEXT.items() if key not in ("region", "estimated_value")},
+    estimated_value=float(ORDER_CONTEXT["estimated_value"]),
+    delivery_region=ORDER_CONTEXT["region"],
+)
 
 
 def assert_field_error(response, field: str) -> list[str]:

@@ -18,20 +18,10 @@ from experiments.services import (
     experiment_variant_for,
     exposure_record,
 )
-from marketplace import scoring
 from personalization.services import recommendation_create, session_outcome_record
+from tests.api_helpers import ORDER
 from tests.concurrency import run_concurrently
 from tests.factories import CustomerAccountFactory, ManufacturerFactory, UserFactory
-
-ORDER = scoring.OrderContext(
-    process="cnc_machining",
-    quantity=100,
-    complexity_level="complex",
-    estimated_value=12000.0,
-    quality_requirements=0.8,
-    timeline_urgency=0.5,
-    delivery_region="western_europe",
-)
 
 
 def variants(*configs, weights=None):

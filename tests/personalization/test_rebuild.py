@@ -6,7 +6,6 @@ import numpy as np
 import pytest
 from django.core.management import call_command
 
-from marketplace import scoring
 from personalization.models import CustomerPersonalizationProfile
 from personalization.services import (
     profile_apply_feedback,
@@ -14,17 +13,9 @@ from personalization.services import (
     recommendation_create,
     session_outcome_record,
 )
+from tests.api_helpers import ORDER
 from tests.factories import ManufacturerFactory
 
-ORDER = scoring.OrderContext(
-    process="cnc_machining",
-    quantity=100,
-    complexity_level="complex",
-    estimated_value=12000.0,
-    quality_requirements=0.8,
-    timeline_urgency=0.5,
-    delivery_region="western_europe",
-)
 LEARNT = (
     "personal_weights",
     "preference_state",

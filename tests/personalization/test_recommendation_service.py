@@ -25,17 +25,9 @@ from personalization.services import (
 )
 from personalization.services import recommendations as recommendations_module
 from personalization.services.profiles import state_from_json
+from tests.api_helpers import ORDER
 from tests.factories import ManufacturerFactory, OrderFactory
 
-ORDER = scoring.OrderContext(
-    process="cnc_machining",
-    quantity=100,
-    complexity_level="complex",
-    estimated_value=12000.0,
-    quality_requirements=0.8,
-    timeline_urgency=0.5,
-    delivery_region="western_europe",
-)
 SEGMENT_WEIGHTS = scoring.STRATEGIES["balanced"]  # the default prior of a segment with no fitted preferences
 
 

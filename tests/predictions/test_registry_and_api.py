@@ -18,7 +18,7 @@ from personalization.services import recommendation_create
 from predictions.models import Intervention, ModelStatus, PredictiveModel
 from predictions.services import model_deploy, model_rollback, model_train, model_train_request, serving
 from predictions.services.interventions import interventions_scan
-from tests.api_helpers import ORDER_CONTEXT, assert_field_error
+from tests.api_helpers import ORDER, ORDER_CONTEXT, assert_field_error
 from tests.factories import UserFactory
 
 TYPES = ("next_order", "success", "satisfaction", "churn", "segment")
@@ -239,16 +239,9 @@ def test_the_scan_alerts_on_at_risk_customers_once_and_the_pipeline_treats_them_
     risky = alerts.order_by("-churn_risk").first()
     profile = CustomerPersonalizationProfile.objects.get(customer_id=risky.customer_id)
     assert profile.churn_risk == pytest.approx(risky.churn_risk)
-    session = recommendation_create(customer=risky.customer, order_context=serving_order()).session
+    session = recommendation_create(customer=risky.customer, order_context=ORDER).session
     assert session.customer_class == "at_risk"
     assert "retention" in session.optimization_reasoning.lower() or "churn" in session.optimization_reasoning
-
-
-def serving_order():
-    from marketplace.scoring import OrderContext
-
-    raw = dict(ORDER_CONTEXT)
-    return OrderContext(delivery_region=raw.pop("region"), **raw)
 
 
 @pytest.mark.django_db
