@@ -9,10 +9,17 @@ accounts are created on day 0), and the hidden truth in separate frames that nev
 - `order_oracle`: per order, the true P(the order converts) = sum over shown positions of P(choose the
   position) * `conversion_probability` at that position, and the true expected satisfaction of a contract
   (`Response.expected_satisfaction`, over the on-time draw and the rating noise);
-- `oracle_churn(world, history, cutoff)`: per customer, the true P(no order in the next `horizon` days | the
-  state at the cut-off): 1 for a customer who has already churned, else
-  `1 - integral_0^horizon lambda e^(-lambda t) S(t) dt` with lambda the order rate and S the survival of the
-  churn hazard `h0 * exp(sensitivity * B e^(-decay u))`, B the decayed bad-experience score at the cut-off.
+- `oracle_churn(world, history, cutoff)`: per customer, the true P(no order in the next `horizon` days) of
+  a predictor that knows every customer's true order rate, churn hazard and bad-experience score but, like
+  any model, sees only its orders: a customer silent since its last order may already have left, with the
+  posterior P(alive | the silence) = S(s) e^(-lambda s) / (S(s) e^(-lambda s) + int_0^s h(u) S(u) e^(-lambda u) du),
+  s the days since the last order (or since the account opened), lambda the order rate, h the hazard
+  `h0 * exp(sensitivity * B e^(-decay u))` with B the decayed bad-experience score after the last order and
+  S its survival; then P = (1 - P(alive)) + P(alive) * `1 - int_0^horizon lambda e^(-lambda t) S'(t) dt` with
+  S' the survival from the cut-off on. This is the best any predictor can do (the Bayes rule with the true
+  parameters). `hidden_state=True` gives the simulator's own state instead, which also knows whether the
+  customer has already left (1 for a churned customer): a churn that has happened but shows no sign yet is
+  part of the outcome, not something a model could know, so that figure is reported but is no bar.
 The true behavioural segments are the rule of `predictions.ml.features.segment_labels` applied to these
 frames: the rule is over observable behaviour, so the frames are its truth.
 """
@@ -167,10 +174,28 @@ def _no_order_probability(order_rate: float, hazard0: float, sensitivity: float,
     return float(1.0 - np.sum((density[1:] + density[:-1]) / 2 * np.diff(t)))
 
 
-def oracle_churn(world: World, history: History, cutoff: float, *, horizon: float = 90.0) -> pd.Series:
-    """The true P(no order in (cutoff, cutoff + horizon] | state at the cut-off), per customer id (all customers)."""
+def alive_probability(order_rate: float, hazard0: float, sensitivity: float, bad: float, silence: float) -> float:
+    """P(still active | no order in the `silence` days since the last one), bad = the score after that order."""
+    if silence <= 0:
+        return 1.0
     decay = math.log(2) / BAD_EXPERIENCE_HALF_LIFE_DAYS
-    last_day = np.full(len(world.customers), np.nan)
+    u = np.linspace(0.0, silence, 2001)
+    hazard = hazard0 * np.exp(sensitivity * bad * np.exp(-decay * u))
+    survival = np.exp(-np.concatenate(([0.0], np.cumsum((hazard[1:] + hazard[:-1]) / 2 * np.diff(u)))))
+    alive = survival[-1] * math.exp(-order_rate * silence)
+    left = hazard * survival * np.exp(-order_rate * u)
+    left_silent = float(np.sum((left[1:] + left[:-1]) / 2 * np.diff(u)))
+    return float(alive / (alive + left_silent))
+
+
+def oracle_churn(
+    world: World, history: History, cutoff: float, *, horizon: float = 90.0, hidden_state: bool = False
+) -> pd.Series:
+    """The true P(no order in (cutoff, cutoff + horizon]) per customer id (all customers): the Bayes rule with the
+    true parameters (module docstring), or with `hidden_state` the simulator's state, churn included."""
+    decay = math.log(2) / BAD_EXPERIENCE_HALF_LIFE_DAYS
+    sensitivity = world.config.churn_sensitivity
+    last_day = np.zeros(len(world.customers))  # accounts open on day 0, and the hazard runs from then
     last_bad = np.zeros(len(world.customers))
     for sim in history.orders:  # in time order
         if sim.day < cutoff:
@@ -178,14 +203,23 @@ def oracle_churn(world: World, history: History, cutoff: float, *, horizon: floa
             last_bad[sim.customer] = sim.bad_experience_score
     values = []
     for index, customer in enumerate(world.customers):
+        silence = cutoff - last_day[index]
         churned = history.churn_day[index] if history.churn_day else None
-        if churned is not None and churned <= cutoff:
-            values.append(1.0)
-            continue
-        bad = 0.0 if np.isnan(last_day[index]) else last_bad[index] * math.exp(-decay * (cutoff - last_day[index]))
-        values.append(
-            _no_order_probability(
-                customer.order_rate, customer.base_churn_hazard, world.config.churn_sensitivity, bad, horizon
+        if hidden_state:
+            if churned is not None and churned <= cutoff:
+                values.append(1.0)
+                continue
+            alive = 1.0
+        else:
+            alive = alive_probability(
+                customer.order_rate, customer.base_churn_hazard, sensitivity, last_bad[index], silence
             )
+        no_order = _no_order_probability(
+            customer.order_rate,
+            customer.base_churn_hazard,
+            sensitivity,
+            last_bad[index] * math.exp(-decay * silence),
+            horizon,
         )
+        values.append((1.0 - alive) + alive * no_order)
     return pd.Series(values, index=pd.RangeIndex(len(world.customers), name="customer_id"), name="p_churn_true")

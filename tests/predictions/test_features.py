@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 import pandas as pd
 import pytest
 
 from marketplace.simulation import WorldConfig, build_world, simulate_history
-from marketplace.truth.prediction_data import oracle_churn, prediction_frames
+from marketplace.truth.prediction_data import alive_probability, oracle_churn, prediction_frames
 from predictions.ml import features as F
 
 
@@ -159,12 +161,28 @@ def test_segment_labels_come_from_the_window_after_the_cutoff(data):
     assert set(frame.labels.dropna()) <= set(F.SEGMENT_LABELS)
 
 
-def test_the_churn_oracle_is_a_probability_and_certain_for_the_churned(data):
+def test_the_churn_oracle_is_a_probability_and_the_hidden_state_one_is_certain_for_the_churned(data):
     world, history, _ = data
     oracle = oracle_churn(world, history, 120.0)
+    hidden = oracle_churn(world, history, 120.0, hidden_state=True)
     assert oracle.between(0, 1).all()
+    assert hidden.between(0, 1).all()
     churned = [i for i, day in enumerate(history.churn_day) if day is not None and day <= 120.0]
-    assert (oracle.loc[churned] == 1.0).all()
+    assert churned
+    assert (hidden.loc[churned] == 1.0).all()
+    assert (oracle.loc[churned] < 1.0).all()  # a silent churn is a guess for anyone without the hidden state
+    active = hidden.index.difference(churned)
+    assert (oracle.loc[active] >= hidden.loc[active] - 1e-12).all()  # who may have left adds to P(no order)
+
+
+def test_the_posterior_of_being_alive_after_a_silence_matches_the_constant_hazard_closed_form():
+    rate, hazard, silence = 0.05, 0.002, 40.0
+    total = rate + hazard
+    stay = math.exp(-total * silence)
+    expected = stay / (stay + hazard / total * (1 - stay))
+    assert alive_probability(rate, hazard, 0.6, 0.0, silence) == pytest.approx(expected, rel=1e-6)
+    assert alive_probability(rate, hazard, 0.6, 2.0, silence) < expected  # bad experiences raise the hazard
+    assert alive_probability(rate, hazard, 0.6, 0.0, 0.0) == 1.0
 
 
 def test_serving_a_new_order_from_a_customers_kept_sums_gives_the_features_of_the_full_frame(data):
