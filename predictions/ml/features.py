@@ -111,14 +111,22 @@ _TOP_FACTOR_COLUMNS = [column for columns in _TOP_FACTORS for column in columns]
 _REGION_POSITIONS = pd.Index(REGION_CODES)
 
 
-def _shown_factors(orders: pd.DataFrame) -> np.ndarray:
+def _matrix(orders, names: list[str]) -> np.ndarray:
+    """(n, len(names)) floats of these columns of a frame, or of a mapping of column -> values (serving)."""
+    if isinstance(orders, pd.DataFrame):
+        return orders[names].to_numpy(dtype=float)
+    return np.column_stack([np.asarray(orders[name], dtype=float) for name in names])
+
+
+def _shown_factors(orders) -> np.ndarray:
     """(n, TOP_K, FACTORS): the factor features of each shown slot (NaN past the end of the list)."""
-    return orders[_TOP_FACTOR_COLUMNS].to_numpy(dtype=float).reshape(len(orders), TOP_K, len(FACTORS))
+    matrix = _matrix(orders, _TOP_FACTOR_COLUMNS)
+    return matrix.reshape(len(matrix), TOP_K, len(FACTORS))
 
 
-def _region_positions(values: pd.Series) -> np.ndarray:
+def _region_positions(values) -> np.ndarray:
     """Each region code's position in REGIONS as a float (NaN for a missing or unknown code)."""
-    positions = _REGION_POSITIONS.get_indexer(values.to_numpy(dtype=object)).astype(float)
+    positions = _REGION_POSITIONS.get_indexer(np.asarray(values, dtype=object)).astype(float)
     positions[positions < 0] = np.nan
     return positions
 
@@ -158,8 +166,8 @@ def validate_customers(customers: pd.DataFrame) -> None:
 # Point-in-time history: cumulative sums of events strictly before a query time, per customer.
 
 
-def _num(series: pd.Series) -> np.ndarray:
-    return pd.to_numeric(series, errors="coerce").to_numpy(dtype=float)
+def _num(values) -> np.ndarray:
+    return np.asarray(pd.to_numeric(values, errors="coerce"), dtype=float)
 
 
 def _bool(series: pd.Series) -> np.ndarray:
@@ -290,7 +298,7 @@ def _logs(orders: pd.DataFrame) -> _Logs:
     }
     decided_log = _EventLog(customer, decided, decided_values, codes)
     # The personal choice model's sufficient statistics, each past list described as of its own creation.
-    region_lift = _region_lift(decided_log.before(customer, created), orders)
+    region_lift = _region_lift(_region_table(decided_log.before(customer, created)), orders)
     design = _personal_design(orders, region_lift)
     rank_chosen = np.where(chosen, rank, 0)
     picked = (np.arange(1, TOP_K + 1)[None, :] == rank_chosen[:, None]).astype(float)
@@ -314,26 +322,30 @@ PERSONAL_DIM = 3 + len(FACTORS)  # [1, ln position, region lift, factors]
 PERSONAL_RIDGE = np.array([0.05, 1.0, 1.0] + [1.0] * len(FACTORS))
 
 
-def _region_lift(decided_sums: pd.DataFrame, orders: pd.DataFrame) -> np.ndarray:
-    """(n, TOP_K): log of how much more often than shown the customer chose each shown slot's region before
-    (shrunk to 0 with little history; NaN past the end of the list)."""
+def _region_table(decided_sums: pd.DataFrame) -> np.ndarray:
+    """(n, REGIONS): log of how much more often than shown the customer chose each region before (shrunk to 0
+    with little history), from the region counts of decided orders."""
     shown_r = decided_sums[[f"region_shown_{r}" for r in range(len(REGION_CODES))]].to_numpy()
     chosen_r = decided_sums[[f"region_chosen_{r}" for r in range(len(REGION_CODES))]].to_numpy()
     base = (chosen_r.sum(axis=1, keepdims=True) + 0.5) / (shown_r.sum(axis=1, keepdims=True) + 2.5)
-    lift_r = np.log(((chosen_r + base) / (shown_r + 1.0)) / base)
-    out = np.full((len(orders), TOP_K), np.nan)
+    return np.log(((chosen_r + base) / (shown_r + 1.0)) / base)
+
+
+def _region_lift(table: np.ndarray, orders) -> np.ndarray:
+    """(n, TOP_K): the `_region_table` lift of each shown slot's region (NaN past the end of the list)."""
+    out = np.full((len(table), TOP_K), np.nan)
     for k in range(TOP_K):
         codes = _region_positions(orders[f"top{k + 1}_region"])
         ok = np.isfinite(codes)
-        out[ok, k] = lift_r[np.flatnonzero(ok), codes[ok].astype(int)]
+        out[ok, k] = table[np.flatnonzero(ok), codes[ok].astype(int)]
     return out
 
 
-def _personal_design(orders: pd.DataFrame, region_lift: np.ndarray) -> np.ndarray:
+def _personal_design(orders, region_lift: np.ndarray) -> np.ndarray:
     """(n, TOP_K, PERSONAL_DIM) rows [1, ln position, region lift, factors] of each shown slot (0 past the end)."""
     stacked = _shown_factors(orders)
     present = ~np.isnan(stacked[:, :, 0])
-    n = len(orders)
+    n = len(stacked)
     design = np.concatenate(
         [
             np.ones((n, TOP_K, 1)),
@@ -346,14 +358,9 @@ def _personal_design(orders: pd.DataFrame, region_lift: np.ndarray) -> np.ndarra
     return np.where(present[:, :, None], design, 0.0)
 
 
-def _personal_scores(
-    logs: _Logs | None, orders: pd.DataFrame, customer: np.ndarray, time: np.ndarray, region_lift, sums=None
-):
-    """The customer's own linear choice and conversion models (ridge, fitted on its lists decided before the
-    time), applied to each shown slot of these orders: (choice scores, conversion scores), each (n, TOP_K).
-    `sums` are the personal sums before the time when already known (serving)."""
-    if sums is None:
-        sums = logs.personal.before(customer, time)
+def _personal_coefficients(sums: pd.DataFrame) -> np.ndarray:
+    """(n, PERSONAL_DIM, 2): the customer's own linear choice and conversion models (ridge), from the personal
+    sums of its lists decided before a time."""
     gram = sums[[f"gram_{i}" for i in range(PERSONAL_DIM**2)]].to_numpy().reshape(-1, PERSONAL_DIM, PERSONAL_DIM)
     gram = gram + np.diag(PERSONAL_RIDGE)[None, :, :]
     targets = np.stack(
@@ -363,10 +370,7 @@ def _personal_scores(
         ],
         axis=2,
     )
-    coefficients = np.linalg.solve(gram, targets)  # (n, PERSONAL_DIM, 2)
-    design = _personal_design(orders, region_lift)
-    scores = np.einsum("nki,nic->nkc", design, coefficients)
-    return scores[:, :, 0], scores[:, :, 1]
+    return np.linalg.solve(gram, targets)
 
 
 def _ratio(numerator: np.ndarray, denominator: np.ndarray) -> np.ndarray:
@@ -463,41 +467,59 @@ def _account(customers: pd.DataFrame, customer: np.ndarray) -> tuple[pd.DataFram
     return pd.DataFrame(out), table["region"].to_numpy(), _num(table["first_seen_day"])
 
 
-def _order_context(orders: pd.DataFrame, home_region: np.ndarray) -> pd.DataFrame:
-    out = {
-        "complexity": orders["complexity_level"].map(COMPLEXITY_LEVELS).to_numpy(dtype=float),
+def _order_context(orders, home_region: np.ndarray) -> dict[str, np.ndarray]:
+    complexity = np.asarray(orders["complexity_level"], dtype=object)
+    process = np.asarray(orders["process"], dtype=object)
+    return {
+        "complexity": np.array([COMPLEXITY_LEVELS.get(c, np.nan) for c in complexity], dtype=float),
         "log_estimated_value": np.log(np.maximum(_num(orders["estimated_value"]), 1.0)),
         "log_quantity": np.log(np.maximum(_num(orders["quantity"]), 1.0)),
         "quality_requirements": _num(orders["quality_requirements"]),
         "timeline_urgency": _num(orders["timeline_urgency"]),
-        "delivery_home_region": (orders["delivery_region"].to_numpy() == home_region).astype(float),
-        **_one_hot(orders["process"], tuple(PROCESSES), "process"),
+        "delivery_home_region": (np.asarray(orders["delivery_region"], dtype=object) == home_region).astype(float),
+        **{f"process_{code}": (process == code).astype(float) for code in PROCESSES},
     }
-    return pd.DataFrame(out)
 
 
-def _temporal(time: np.ndarray) -> pd.DataFrame:
+def _temporal(time: np.ndarray) -> dict[str, np.ndarray]:
     phase = 2 * np.pi * (time % 30.4375) / 30.4375
-    return pd.DataFrame(
-        {"day_of_week": np.floor(time) % 7, "month_phase_sin": np.sin(phase), "month_phase_cos": np.cos(phase)}
+    return {"day_of_week": np.floor(time) % 7, "month_phase_sin": np.sin(phase), "month_phase_cos": np.cos(phase)}
+
+
+@dataclass(frozen=True, eq=False)
+class _Preferences:
+    """What the shown-list features read of a customer's past, per row: its mean lifts, how the lists it
+    converted on differed from the lists it was shown, the mean list it was shown, its region table and its
+    personal choice and conversion models."""
+
+    lift: np.ndarray  # (n, FACTORS)
+    converting: np.ndarray  # (n, FACTORS)
+    past_shown: np.ndarray  # (n, FACTORS)
+    region_table: np.ndarray  # (n, REGIONS)
+    coefficients: np.ndarray  # (n, PERSONAL_DIM, 2)
+
+    def take(self, rows: np.ndarray) -> _Preferences:
+        return _Preferences(*(getattr(self, name)[rows] for name in self.__dataclass_fields__))
+
+
+def _preferences(history: pd.DataFrame, personal_sums: pd.DataFrame) -> _Preferences:
+    return _Preferences(
+        lift=history[[f"hist_lift_{f}" for f in FACTORS]].to_numpy(),
+        converting=history[[f"hist_converting_shown_{f}" for f in FACTORS]].to_numpy(),
+        past_shown=history[[f"hist_shown_{f}" for f in FACTORS]].to_numpy(),
+        region_table=_region_table(history.attrs["regions"]),
+        coefficients=_personal_coefficients(personal_sums),
     )
 
 
-def _shown_summary(
-    orders: pd.DataFrame,
-    history: pd.DataFrame,
-    logs: _Logs | None,
-    customer: np.ndarray,
-    time: np.ndarray,
-    personal_sums: pd.DataFrame | None = None,
-) -> pd.DataFrame:
+def _shown_summary(orders, preferences: _Preferences) -> dict[str, np.ndarray]:
     """The shown list, and how it fits what this customer chose and converted on before."""
     stacked = _shown_factors(orders)  # (n, K, F)
     present = ~np.isnan(stacked[:, :, 0])
     with np.errstate(invalid="ignore"):
         mean = np.nanmean(stacked, axis=1)
         maximum = np.nanmax(np.where(present[:, :, None], stacked, -np.inf), axis=1)
-    scores = orders[[f"top{k}_score" for k in range(1, TOP_K + 1)]].to_numpy(dtype=float)
+    scores = _matrix(orders, [f"top{k}_score" for k in range(1, TOP_K + 1)])
     out: dict[str, np.ndarray] = {
         "shown_count": _num(orders["shown_count"]),
         "log_eligible_count": np.log1p(np.maximum(_num(orders["eligible_count"]), 0.0)),
@@ -509,31 +531,30 @@ def _shown_summary(
         out[f"mean_{factor}"] = mean[:, f]
         out[f"max_{factor}"] = np.where(np.isfinite(maximum[:, f]), maximum[:, f], np.nan)
     # Personal fit: the customer's past lift (what it chose over the list mean) applied to this list.
-    lift = history[[f"hist_lift_{f}" for f in FACTORS]].to_numpy()
-    personal = np.einsum("nkf,nf->nk", stacked - mean[:, None, :], np.nan_to_num(lift))
+    personal = np.einsum("nkf,nf->nk", stacked - mean[:, None, :], np.nan_to_num(preferences.lift))
     personal = np.where(present, personal, np.nan)
     out["personal_fit_top1"] = personal[:, 0]
     out["personal_fit_max"] = np.nanmax(np.where(present, personal, -np.inf), axis=1)
-    converting = history[[f"hist_converting_shown_{f}" for f in FACTORS]].to_numpy()
-    past_shown = history[[f"hist_shown_{f}" for f in FACTORS]].to_numpy()
-    out["converting_list_fit"] = np.sum(np.nan_to_num(converting) * np.nan_to_num(mean - past_shown), axis=1)
+    out["converting_list_fit"] = np.sum(
+        np.nan_to_num(preferences.converting) * np.nan_to_num(mean - preferences.past_shown), axis=1
+    )
     # Personal region lift: how often the customer chose a region against how often it was shown it.
-    region_lift = _region_lift(history.attrs["regions"], orders)
+    region_lift = _region_lift(preferences.region_table, orders)
     out["region_lift_top1"] = region_lift[:, 0]
     with np.errstate(invalid="ignore"):
         out["region_lift_max"] = np.nanmax(np.where(np.isnan(region_lift), -np.inf, region_lift), axis=1)
         out["region_lift_mean"] = np.nanmean(region_lift, axis=1)
         combined = np.where(present, np.nan_to_num(personal) + 0.1 * np.nan_to_num(region_lift), -np.inf)
     out["personal_region_fit_max"] = np.max(combined, axis=1)
-    choice, conversion = _personal_scores(logs, orders, customer, time, region_lift, sums=personal_sums)
-    choice = np.where(present, choice, np.nan)
-    conversion = np.where(present, conversion, np.nan)
+    scored = np.einsum("nki,nic->nkc", _personal_design(orders, region_lift), preferences.coefficients)
+    choice = np.where(present, scored[:, :, 0], np.nan)
+    conversion = np.where(present, scored[:, :, 1], np.nan)
     out["personal_choice_sum"] = np.nansum(choice, axis=1)
     out["personal_choice_max"] = np.nanmax(np.where(present, choice, -np.inf), axis=1)
     out["personal_conversion_sum"] = np.nansum(conversion, axis=1)
     out["personal_conversion_max"] = np.nanmax(np.where(present, conversion, -np.inf), axis=1)
     out["personal_conversion_top1"] = conversion[:, 0]
-    return pd.DataFrame(out)
+    return out
 
 
 HISTORY_FOR_ORDERS = (
@@ -575,13 +596,13 @@ def success_frame(
     time = _num(rows["created_day"])
     account, home, first_seen = _account(customers, customer)
     history = _history(logs, customer, time, first_seen)
+    preferences = _preferences(history, logs.personal.before(customer, time))
     features = pd.concat(
         [
-            _order_context(rows, home),
-            _shown_summary(rows, history, logs, customer, time),
+            pd.DataFrame({**_order_context(rows, home), **_shown_summary(rows, preferences)}),
             history[list(HISTORY_FOR_ORDERS)],
             account,
-            _temporal(time),
+            pd.DataFrame(_temporal(time)),
         ],
         axis=1,
     )
@@ -599,10 +620,9 @@ class CustomerState:
 
     customer_id: int
     time: float
-    history: pd.DataFrame  # one row, with attrs["regions"]
-    account: pd.DataFrame  # one row
-    home: np.ndarray
-    personal_sums: pd.DataFrame  # one row
+    home: np.ndarray  # (1,) the account's region
+    customer_features: dict[str, float]  # the history and account columns of the success features
+    preferences: _Preferences  # one row
 
 
 def customer_state(orders: pd.DataFrame, customers: pd.DataFrame, *, customer_id: int, time: float) -> CustomerState:
@@ -612,36 +632,34 @@ def customer_state(orders: pd.DataFrame, customers: pd.DataFrame, *, customer_id
     times = np.array([float(time)])
     account, home, first_seen = _account(customers, customer)
     history = _history(logs, customer, times, first_seen)
+    kept = pd.concat([history[list(HISTORY_FOR_ORDERS)], account], axis=1).astype(float)
     return CustomerState(
         customer_id=customer_id,
         time=float(time),
-        history=history,
-        account=account,
         home=home,
-        personal_sums=logs.personal.before(customer, times),
+        customer_features={name: float(value) for name, value in kept.iloc[0].items()},
+        preferences=_preferences(history, logs.personal.before(customer, times)),
     )
 
 
-def success_features_for(state: CustomerState, rows: pd.DataFrame) -> pd.DataFrame:
-    """The success features of new orders of the state's customer, all created at `state.time`."""
-    n = len(rows)
+def success_columns_for(state: CustomerState, rows) -> dict[str, np.ndarray]:
+    """The success features of new orders of the state's customer, all created at `state.time`, as columns:
+    `rows` is a frame of ORDER_COLUMNS or a mapping of each column to its values (what serving passes, without
+    building a frame)."""
+    n = len(rows["order_id"])
     take = np.zeros(n, dtype=int)
-    history = state.history.iloc[take].reset_index(drop=True)
-    history.attrs["regions"] = state.history.attrs["regions"].iloc[take].reset_index(drop=True)
-    customer = np.full(n, state.customer_id)
-    time = np.full(n, state.time)
-    rows = rows.reset_index(drop=True)
-    features = pd.concat(
-        [
-            _order_context(rows, state.home[take]),
-            _shown_summary(rows, history, None, customer, time, state.personal_sums.iloc[take].reset_index(drop=True)),
-            history[list(HISTORY_FOR_ORDERS)],
-            state.account.iloc[take].reset_index(drop=True),
-            _temporal(time),
-        ],
-        axis=1,
-    )
-    return features.set_axis(pd.Index(rows["order_id"].to_numpy()), axis=0).astype(float)
+    return {
+        **_order_context(rows, state.home[take]),
+        **_shown_summary(rows, state.preferences.take(take)),
+        **{name: np.full(n, value) for name, value in state.customer_features.items()},
+        **_temporal(np.full(n, state.time)),
+    }
+
+
+def success_features_for(state: CustomerState, rows) -> pd.DataFrame:
+    """`success_columns_for` as a frame indexed by order_id."""
+    columns = success_columns_for(state, rows)
+    return pd.DataFrame(columns, index=pd.Index(np.asarray(rows["order_id"]))).astype(float)
 
 
 def satisfaction_frame(
@@ -670,18 +688,20 @@ def satisfaction_frame(
     chosen_frame = pd.DataFrame(chosen)
     lift = history[[f"hist_lift_{f}" for f in FACTORS]].to_numpy()
     chosen_frame["personal_fit_chosen"] = np.sum(np.nan_to_num(lift) * chosen_lift(rows), axis=1)
-    regions = history.attrs["regions"]
-    shown_r = regions[[f"region_shown_{r}" for r in range(len(REGION_CODES))]].to_numpy()
-    chosen_r = regions[[f"region_chosen_{r}" for r in range(len(REGION_CODES))]].to_numpy()
-    base = (chosen_r.sum(axis=1, keepdims=True) + 0.5) / (shown_r.sum(axis=1, keepdims=True) + 2.5)
-    lift_r = np.log(((chosen_r + base) / (shown_r + 1.0)) / base)
+    table = _region_table(history.attrs["regions"])
     codes = _region_positions(rows["chosen_region"])
     ok = np.isfinite(codes)
     region_lift = np.full(len(rows), np.nan)
-    region_lift[ok] = lift_r[np.flatnonzero(ok), codes[ok].astype(int)]
+    region_lift[ok] = table[np.flatnonzero(ok), codes[ok].astype(int)]
     chosen_frame["region_lift_chosen"] = region_lift
     features = pd.concat(
-        [_order_context(rows, home), chosen_frame, history[list(HISTORY_FOR_ORDERS)], account, _temporal(time)],
+        [
+            pd.DataFrame(_order_context(rows, home)),
+            chosen_frame,
+            history[list(HISTORY_FOR_ORDERS)],
+            account,
+            pd.DataFrame(_temporal(time)),
+        ],
         axis=1,
     )
     known = _num(rows["delivered_day"]) < cutoff

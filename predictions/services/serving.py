@@ -255,6 +255,7 @@ def prediction_make(*, customer: CustomerAccount, order: scoring.OrderContext | 
         model, estimator = models["success"]
         # as of the state's time (at most an hour ago): the features of an order created then
         row = _order_row(customer, order, part.state.time)
-        features = F.success_features_for(part.state, pd.DataFrame({name: [row[name]] for name in F.ORDER_COLUMNS}))
-        result["success_probability"] = float(predict_fast("success", estimator, _vector(features, model, -1))[0])
+        columns = F.success_columns_for(part.state, {name: [row[name]] for name in F.ORDER_COLUMNS})
+        vector = np.array([[columns[name][0] for name in model.feature_set]], dtype=float)
+        result["success_probability"] = float(predict_fast("success", estimator, vector)[0])
     return result
