@@ -21,7 +21,7 @@ from predictions.services.registry import (
     CHAMPION_METRIC,
     model_deploy,
     model_rollback,
-    model_train_request,
+    model_train_start,
 )
 
 # The metrics shown against the baseline's, per type: the champion metric first, then the baseline's own.
@@ -50,17 +50,13 @@ def metric_rows(model: PredictiveModel) -> list[dict]:
 
 @admin.action(description="Train now")
 def train_now(modeladmin, request, queryset) -> None:
-    from predictions.tasks import model_train_task
-
     for model_type in sorted({model.model_type for model in queryset}):
         try:
-            run = model_train_request(model_type=model_type, requested_by=request.user)
+            run = model_train_start(model_type=model_type, requested_by=request.user)
         except DomainError as error:
             modeladmin.message_user(request, str(error), level=messages.ERROR)
             continue
-        model_train_task.delay(run.pk)
-        run.refresh_from_db()
-        modeladmin.message_user(request, f"{run}: training started. {run.status_reason}")
+        modeladmin.message_user(request, f"{run}: training queued; its status follows in the versions list.")
 
 
 @admin.action(description="Deploy this version")

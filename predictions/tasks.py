@@ -1,10 +1,15 @@
+import logging
+
 from celery import shared_task
 from django.db import OperationalError
 
+from core.errors import DomainError
 from predictions.models import PredictiveModel
-from predictions.services import model_train, model_train_request, models_retrain_due
+from predictions.services import model_train, model_train_start, models_retrain_due
 from predictions.services.drift import drift_check_deployed
 from predictions.services.interventions import interventions_scan
+
+logger = logging.getLogger(__name__)
 
 
 @shared_task(acks_late=True, autoretry_for=(OperationalError,), retry_backoff=True, max_retries=3, time_limit=1800)
@@ -16,12 +21,14 @@ def model_train_task(model_id: int) -> dict:
 
 @shared_task(acks_late=True, autoretry_for=(OperationalError,), retry_backoff=True, max_retries=3)
 def models_retrain_due_task() -> list[int]:
-    """Open and run a training run for each model type whose cadence has come (skipping any already training)."""
+    """Start a training run for each model type whose cadence has come (skipping any already training, and
+    any without enough samples yet)."""
     started = []
     for model_type in models_retrain_due():
-        model = model_train_request(model_type=model_type)
-        model_train_task.delay(model.pk)
-        started.append(model.pk)
+        try:
+            started.append(model_train_start(model_type=model_type).pk)
+        except DomainError as error:
+            logger.info("not retraining %s: %s", model_type, error.message)
     return started
 
 

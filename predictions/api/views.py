@@ -1,7 +1,6 @@
 """The predictions API: a customer's predictions (a customer about itself, staff about anyone), the
 registry's metrics (staff), and training on demand as a Celery task (staff)."""
 
-from django.db import transaction
 from drf_spectacular.utils import extend_schema
 from rest_framework import status
 from rest_framework.exceptions import NotFound, PermissionDenied
@@ -20,9 +19,8 @@ from predictions.api.serializers import (
     PredictionOutputSerializer,
     TrainInputSerializer,
 )
-from predictions.ml.training import MINIMUM_SAMPLES
-from predictions.selectors import model_versions_list, training_samples_count
-from predictions.services import model_train_request
+from predictions.selectors import model_versions_list
+from predictions.services import model_train_start
 from predictions.services.serving import prediction_make
 
 ERRORS = {400: ErrorSerializer, 401: ErrorSerializer, 403: ErrorSerializer, 404: ErrorSerializer}
@@ -76,25 +74,7 @@ class ModelTrainApi(APIView):
 
     @extend_schema(request=TrainInputSerializer, responses={202: ModelVersionSerializer, **ERRORS})
     def post(self, request: Request) -> Response:
-        from predictions.tasks import model_train_task
-
         data = TrainInputSerializer(data=request.data)
         data.is_valid(raise_exception=True)
-        model_type = data.validated_data["model_type"]
-        available = training_samples_count(model_type=model_type)
-        needed = MINIMUM_SAMPLES.get(model_type, 50)
-        if available < needed:
-            raise DomainError(
-                f"{model_type} needs at least {needed} labelled samples to train; there are {available}.",
-                field="model_type",
-                extra={"needed": needed, "available": available},
-            )
-        model = model_train_request(model_type=model_type, requested_by=request.user)
-        transaction.on_commit(lambda: _enqueue(model_train_task, model))
-        model.refresh_from_db()
+        model = model_train_start(model_type=data.validated_data["model_type"], requested_by=request.user)
         return Response(ModelVersionSerializer(model).data, status=status.HTTP_202_ACCEPTED)
-
-
-def _enqueue(task, model) -> None:
-    result = task.delay(model.pk)
-    type(model).objects.filter(pk=model.pk, task_id="").update(task_id=result.id or "")

@@ -7,6 +7,7 @@ from predictions.services.registry import (
     model_rollback,
     model_train,
     model_train_request,
+    model_train_start,
     models_retrain_due,
 )
 
@@ -16,5 +17,6 @@ __all__ = [
     "model_rollback",
     "model_train",
     "model_train_request",
+    "model_train_start",
     "models_retrain_due",
 ]

@@ -62,18 +62,11 @@ def _importances(model: PredictiveModel, names: list[str]) -> dict[str, float] |
 
 
 def _retrain_open(model: PredictiveModel) -> str:
-    """Open a retraining run of the model's type and enqueue it after commit; what happened, in words."""
+    """Start a retraining run of the model's type (it runs after commit); what happened, in words."""
     try:
-        run = registry.model_train_request(model_type=model.model_type)
+        run = registry.model_train_start(model_type=model.model_type)
     except DomainError as error:
         return f"Retraining not opened: {error.message}"
-
-    def enqueue() -> None:
-        from predictions.tasks import model_train_task
-
-        model_train_task.delay(run.pk)
-
-    transaction.on_commit(enqueue)
     return f"Retraining opened: {run.model_type} v{run.version}."
 
 

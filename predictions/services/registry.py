@@ -25,7 +25,7 @@ from predictions.ml import artifacts, clv, drift
 from predictions.ml import features as F
 from predictions.ml import training as T
 from predictions.models import ModelStatus, ModelType, PredictiveModel
-from predictions.selectors import day_of, model_deployed_get, prediction_frames_get
+from predictions.selectors import day_of, model_deployed_get, prediction_frames_get, training_samples_count
 
 logger = logging.getLogger(__name__)
 
@@ -108,11 +108,43 @@ def model_train_request(*, model_type: str, requested_by=None) -> PredictiveMode
                 requested_by=requested_by,
             )
     except IntegrityError as error:
-        running = PredictiveModel.objects.filter(model_type=model_type, status=ModelStatus.TRAINING).first()
+        raise _already_training(model_type) from error
+
+
+def _already_training(model_type: str) -> DomainError:
+    running = PredictiveModel.objects.filter(model_type=model_type, status=ModelStatus.TRAINING).first()
+    return DomainError(
+        f"A {model_type} model is already training (version {running.version if running else '?'}).",
+        field="model_type",
+    )
+
+
+def model_train_start(*, model_type: str, requested_by=None) -> PredictiveModel:
+    """Start training a type, the one way the API, the admin, beat and drift all do it: refuse a type already
+    training and too few labelled samples (saying how many are needed), open the run (`model_train_request`)
+    and hand it to a worker once the transaction commits, recording the task id on the row."""
+    if model_type not in MODEL_TYPES:
+        raise DomainError(f"Unknown model type {model_type!r}; one of {', '.join(MODEL_TYPES)}.", field="model_type")
+    if PredictiveModel.objects.filter(model_type=model_type, status=ModelStatus.TRAINING).exists():
+        raise _already_training(model_type)
+    available, needed = training_samples_count(model_type=model_type), MINIMUM_SAMPLES[model_type]
+    if available < needed:
         raise DomainError(
-            f"A {model_type} model is already training (version {running.version if running else '?'}).",
+            f"{model_type} needs at least {needed} labelled samples to train; there are {available}.",
             field="model_type",
-        ) from error
+            extra={"needed": needed, "available": available},
+        )
+    run = model_train_request(model_type=model_type, requested_by=requested_by)
+    transaction.on_commit(lambda: _train_enqueue(run.pk))
+    run.refresh_from_db()  # the task id, when the commit (and so the enqueueing) has happened already
+    return run
+
+
+def _train_enqueue(model_id: int) -> None:
+    from predictions.tasks import model_train_task  # tasks import the services
+
+    result = model_train_task.delay(model_id)
+    PredictiveModel.objects.filter(pk=model_id, task_id="").update(task_id=result.id or "")
 
 
 # --- training ------------------------------------------------------------------------------------------------

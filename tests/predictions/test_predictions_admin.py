@@ -169,18 +169,13 @@ def test_a_failed_version_cannot_be_deployed(admin_client):
     assert messages_of(response) == ["success v1 (failed): not deployed: A failed version cannot be deployed."]
 
 
-def test_train_now_opens_a_run_that_the_task_carries_out(admin_client):
+def test_train_now_without_enough_samples_says_how_many_are_needed_and_opens_nothing(admin_client):
     version(1, status=ModelStatus.DEPLOYED)
 
     response = act(admin_client, "train_now", PredictiveModel.objects.get())
 
-    run = PredictiveModel.objects.get(version=2)
-    # With no marketplace data the eager task marks the run failed, with the reason; the deployed one stays.
-    assert run.status == ModelStatus.FAILED
-    assert run.status_reason.startswith("Training failed: ")
-    assert run.requested_by is not None
-    assert statuses() == {1: "deployed", 2: "failed"}
-    assert messages_of(response)[0].startswith("success v2 (failed): training started.")
+    assert messages_of(response) == ["success needs at least 100 labelled samples to train; there are 0."]
+    assert statuses() == {1: "deployed"}
 
 
 def test_train_now_while_a_run_is_open_is_an_error_message(admin_client):

@@ -221,6 +221,31 @@ def test_training_on_demand_is_a_celery_task_with_its_status(trained, django_cap
     assert_field_error(again, "model_type")
 
 
+@pytest.mark.django_db
+def test_train_now_in_the_admin_starts_the_same_task(trained, django_capture_on_commit_callbacks):
+    from django.test import Client
+    from django.urls import reverse
+
+    admin = Client()
+    admin.force_login(UserFactory(is_staff=True, is_superuser=True))
+    deployed = PredictiveModel.objects.get(model_type="next_order", status=ModelStatus.DEPLOYED)
+
+    with django_capture_on_commit_callbacks(execute=True):
+        response = admin.post(
+            reverse("admin:predictions_predictivemodel_changelist"),
+            {"action": "train_now", "_selected_action": [deployed.pk]},
+            follow=True,
+        )
+
+    run = PredictiveModel.objects.filter(model_type="next_order").order_by("-version").first()
+    assert [str(m) for m in response.context["messages"]] == [
+        f"next_order v{run.version} (training): training queued; its status follows in the versions list."
+    ]
+    assert run.status in (ModelStatus.VALIDATED, ModelStatus.DEPLOYED)  # the eager task ran on commit
+    assert run.task_id
+    assert run.requested_by is not None
+
+
 # --- interventions and the pipeline --------------------------------------------------------------------------
 
 

@@ -1,5 +1,5 @@
-"""Training with too few samples is refused with the count needed: by the API before a run is queued, and by
-the run itself (the version fails with the reason)."""
+"""Training with too few samples is refused with the count needed: by the API (and every other way of starting
+a run) before a run is queued, and by the run itself (the version fails with the reason)."""
 
 import pytest
 
@@ -39,6 +39,13 @@ def test_a_run_without_enough_rows_fails_with_the_count_needed(db, model_type):
     assert model.status == ModelStatus.FAILED
     assert "needs at least" in model.status_reason
     assert model.status_reason.endswith("there are 0.")
+
+
+def test_beat_does_not_open_runs_that_cannot_have_enough_samples(db):
+    from predictions.tasks import models_retrain_due_task
+
+    assert models_retrain_due_task() == []
+    assert not PredictiveModel.objects.exists()  # no failed version row each time beat looks
 
 
 def test_a_customer_may_not_train_or_read_the_registry(db):
