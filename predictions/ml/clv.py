@@ -57,6 +57,7 @@ from scipy import optimize, special
 FloatArray = NDArray[np.float64]
 
 _PARAMETER_NAMES = ("r", "alpha", "a", "b")
+_FLAT_GRADIENT = 1e-3  # max |d(-mean ln L)/d ln(parameter)| taken as an optimum
 _LOG_BOUND = 25.0  # log-parameters are searched within [-25, 25], i.e. parameters in [1.4e-11, 7.2e10]
 _A_SINGULAR_STEP = 1e-6
 _BISECTION_STEPS = 55  # halvings of [0, horizon]: down to double precision
@@ -199,6 +200,14 @@ def _negative_mean_log_likelihood(
     return float(value), gradient + 2.0 * penalizer * theta
 
 
+def _converged(result: optimize.OptimizeResult) -> bool:
+    """Converged, or stopped by the line search where the gradient is already flat: on the ridge where a and b
+    grow together (a barely identified dropout) L-BFGS-B often reports an abnormal line search at the optimum."""
+    if not np.isfinite(result.fun):
+        return False
+    return bool(result.success) or float(np.max(np.abs(result.jac))) <= _FLAT_GRADIENT
+
+
 def fit_bgnbd(
     frequency: ArrayLike,
     recency: ArrayLike,
@@ -236,7 +245,7 @@ def fit_bgnbd(
         bounds=bounds,
         options=options,
     )
-    if not best.success or not np.isfinite(best.fun):
+    if not _converged(best):  # the line search may stop a step short: only then try the simplex
         simplex = optimize.minimize(
             lambda theta: _negative_mean_log_likelihood(theta, *arguments)[0],
             best.x if np.isfinite(best.fun) else theta0,

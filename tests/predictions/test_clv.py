@@ -6,7 +6,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from scipy import integrate, special
+from scipy import integrate, optimize, special
 
 from predictions.ml.clv import (
     BGNBDParams,
@@ -229,6 +229,25 @@ def test_fit_recovers_the_parameters_of_5000_simulated_customers():
     tolerance = {"r": 0.10, "alpha": 0.13, "a": 0.26, "b": 0.35}
     for name, limit in tolerance.items():
         assert abs(math.log(getattr(fitted, name) / getattr(truth, name))) < limit, name
+
+
+def test_a_barely_identified_dropout_is_fitted_at_its_flat_optimum_without_the_slow_simplex():
+    # Nearly no dropout: a and b grow together along a flat ridge, where L-BFGS-B stops with an abnormal line
+    # search. The fit takes that optimum (its likelihood is as good as a long simplex search's).
+    truth = BGNBDParams(r=2.0, alpha=30.0, a=0.5, b=200.0, log_likelihood=math.nan)
+    rng = np.random.default_rng(4)  # a cohort on which L-BFGS-B's line search does stop abnormally
+    cohort = simulate_customers(truth, rng.uniform(60, 300, 4_000), holdout=0.0, rng=rng)
+    x, t_x, age = cohort["frequency"], cohort["recency"], cohort["T"]
+    fitted = fit_bgnbd(x, t_x, age)
+    simplex = optimize.minimize(
+        lambda theta: -bgnbd_log_likelihood(x, t_x, age, **dict(zip(["r", "alpha", "a", "b"], np.exp(theta)))),
+        np.log([fitted.r, fitted.alpha, fitted.a, fitted.b]),
+        method="Nelder-Mead",
+        options={"maxiter": 4000, "xatol": 1e-10, "fatol": 1e-10},
+    )
+    assert fitted.log_likelihood >= -simplex.fun - 1e-3
+    assert fitted.r == pytest.approx(truth.r, rel=0.2)
+    assert fitted.a / (fitted.a + fitted.b) < 0.02  # the dropout probability per order is small, as simulated
 
 
 # --- properties of the predictions -----------------------------------------------------------------------------
