@@ -4,10 +4,18 @@ Framework-free. A customer shown options `x_1..x_k` (each the six factor values 
 manufacturer's region) and choosing `j` is a conditional-logit observation with utilities
 `beta . x_i - position_bias * ln(i)` (buyers look at the top of a list more closely).
 
-The preference state is a Gaussian over `beta`: its mean and precision. It starts at the segment's prior
-(hierarchical Bayes, as in choice-based conjoint: the customer's weights are drawn around its segment's),
-and each choice moves it by one Newton step of the log posterior, the conditional-logit gradient
-`x_j - sum_i p_i x_i` preconditioned by the posterior covariance:
+The factor weights are positive (more quality is never worse) and differ between customers by factors, not
+by amounts (one customer cares twice as much about speed as another), so they are log-normal around the
+segment's: the state is a Gaussian over `z = (ln beta_factors, region effects)`, with `beta = (exp(z_f), z_r)`
+(the region effects, which may be of either sign, stay linear). This is the mixed-logit convention for
+coefficients of one sign. On the same choices of the simulated marketplace, the exact MAP under the true
+population's moments recovers a customer's weights with a median cosine of 0.906 after 10 choices with a
+Gaussian over beta and 0.938 with the log-normal; the engine's own online learning went from 0.885 to 0.909.
+
+The state starts at the segment's prior (hierarchical Bayes, as in choice-based conjoint: the customer's
+weights are drawn around its segment's), and each choice moves it by one Newton (Fisher scoring) step of the
+log posterior in z, the conditional-logit gradient `J (x_j - sum_i p_i x_i)` with `J = d beta / d z`
+(beta for a factor, 1 for a region) preconditioned by the posterior covariance:
 - shrinkage toward the segment is the prior term, so a new customer's weights are the segment's and a
   confident customer's are its own (the posterior mean is `(1 - c) w_segment + c w_personal` in effect);
 - the step, the learning velocity, is large while the posterior is wide and small once it is narrow, and a
@@ -28,13 +36,13 @@ from marketplace.vocabulary import FACTORS, REGIONS
 N_FACTORS = len(FACTORS)
 N_REGIONS = len(REGIONS)
 DIMENSIONS = N_FACTORS + N_REGIONS
-MAX_STEP_NORM = 3.0  # the largest change of beta one event may make (utility units; the scale is ~15-35)
+MAX_STEP_NORM = 3.0  # the largest change of z one event may make (log units for factors, utility for regions)
 DEFAULT_POSITION_BIAS = 1.0
 
 
 @dataclass(frozen=True)
 class PreferenceState:
-    """A Gaussian belief over the utility weights: factors first, then regions."""
+    """A Gaussian belief over z: the log factor weights first (utility units), then the region effects."""
 
     mean: tuple[float, ...]
     precision: tuple[tuple[float, ...], ...]
@@ -60,7 +68,8 @@ class PreferenceState:
 
     @property
     def factor_weights(self) -> np.ndarray:
-        return self.mean_array[:N_FACTORS]
+        """The factor weights in utility units (exp of the mean's log weights: the posterior median)."""
+        return np.exp(self.mean_array[:N_FACTORS])
 
     @property
     def region_effects(self) -> np.ndarray:
@@ -77,12 +86,26 @@ def state_from(mean: np.ndarray, precision: np.ndarray, choices: int = 0) -> Pre
 
 
 def prior_state(mean: np.ndarray, sd: np.ndarray) -> PreferenceState:
-    """The belief before any choice: independent normals around the segment's weights."""
+    """The belief before any choice: independent normals around the segment's z (log factor weights, then
+    region effects)."""
     mean = np.asarray(mean, dtype=float)
     sd = np.asarray(sd, dtype=float)
     if mean.shape != (DIMENSIONS,) or sd.shape != (DIMENSIONS,) or np.any(sd <= 0):
         raise ValueError(f"a prior needs {DIMENSIONS} means and {DIMENSIONS} positive standard deviations")
     return state_from(mean, np.diag(1.0 / sd**2))
+
+
+def utility_weights(z: np.ndarray) -> np.ndarray:
+    """beta of a z: the factor weights exp(z_f), then the region effects."""
+    z = np.asarray(z, dtype=float)
+    return np.concatenate([np.exp(np.clip(z[:N_FACTORS], -30.0, 30.0)), z[N_FACTORS:]])
+
+
+def log_normal_prior_mean(weights: np.ndarray, log_sd: np.ndarray, *, floor: float) -> np.ndarray:
+    """The mean of the log weights whose log-normal has `weights` as its mean: ln(w) - log_sd^2 / 2 (each
+    weight at least `floor`, since a pooled fit may put one at or below zero)."""
+    weights = np.maximum(np.asarray(weights, dtype=float), floor)
+    return np.log(weights) - np.asarray(log_sd, dtype=float) ** 2 / 2
 
 
 def option_matrix(features: np.ndarray, regions: np.ndarray) -> np.ndarray:
@@ -139,11 +162,14 @@ def choice_update(
         raise ValueError("step_scale and weight must be finite, step_scale non-negative")
     mean = state.mean_array
     precision = state.precision_array
-    probabilities = choice_probabilities(mean, options, offsets)
-    expected = probabilities @ options
-    gradient = weight * (options[chosen] - expected)
+    beta = utility_weights(mean)
+    probabilities = choice_probabilities(beta, options, offsets)
+    jacobian = np.concatenate([beta[:N_FACTORS], np.ones(N_REGIONS)])  # d beta / d z
+    design = options * jacobian[None, :]  # d utility / d z of each option
+    expected = probabilities @ design
+    gradient = weight * (design[chosen] - expected)
     if informative:
-        centred = options - expected
+        centred = design - expected
         precision = precision + abs(weight) * (centred * probabilities[:, None]).T @ centred
     step = step_scale * np.linalg.solve(precision, gradient)
     norm = float(np.linalg.norm(step))
@@ -167,18 +193,16 @@ def confidence(state: PreferenceState, prior: PreferenceState) -> float:
 
 
 def effective_weights(state: PreferenceState) -> np.ndarray:
-    """Ranking weights: the factor part of the mean, negative parts cut to zero, summing to 1."""
-    weights = np.maximum(state.factor_weights, 0.0)
-    total = weights.sum()
-    if total <= 1e-12:
-        return np.full(N_FACTORS, 1.0 / N_FACTORS)
-    return weights / total
+    """Ranking weights: the factor weights, summing to 1."""
+    log_weights = state.mean_array[:N_FACTORS]
+    weights = np.exp(log_weights - log_weights.max())
+    return weights / weights.sum()
 
 
 def region_boosts(state: PreferenceState) -> np.ndarray:
     """The learnt region effects in the units of a ranking score (a share of the factor weights' scale)."""
-    scale = float(np.maximum(state.factor_weights, 0.0).sum())
-    if scale <= 1e-12:
+    scale = float(state.factor_weights.sum())
+    if not math.isfinite(scale) or scale <= 1e-12:
         return np.zeros(N_REGIONS)
     return state.region_effects / scale
 
@@ -215,7 +239,8 @@ def fit_pooled_logit(
     iterations: int = 25,
     tolerance: float = 1e-6,
 ) -> PooledFit:
-    """MAP of one conditional logit over many choices (a segment's), by Newton's method.
+    """MAP of one conditional logit over many choices (a segment's), by Newton's method, in beta itself (the
+    weights of the segment's representative customer; `log_normal_prior_mean` turns them into a prior on z).
 
     With `fit_position`, ln(position) is one more feature, whose coefficient is minus the position bias.
     The prior keeps the fit defined when a segment has few choices or a region never appears.
@@ -264,32 +289,64 @@ def fit_pooled_logit(
     )
 
 
-def between_customer_sd(means: np.ndarray, variances: np.ndarray, *, floor: np.ndarray) -> np.ndarray:
-    """The spread of true weights across customers, by the method of moments: the variance of the
-    customers' posterior means less their average posterior variance, never below `floor`."""
-    means = np.asarray(means, dtype=float)
-    variances = np.asarray(variances, dtype=float)
-    if len(means) < 2:
-        return np.asarray(floor, dtype=float)
-    spread = means.var(axis=0, ddof=1) - variances.mean(axis=0)
-    return np.sqrt(np.maximum(spread, np.asarray(floor, dtype=float) ** 2))
+def posterior_after(
+    prior: PreferenceState, observations: Sequence[ChoiceObservation], *, position_bias: float
+) -> tuple[PreferenceState, float]:
+    """The belief after learning from each choice in turn, and how well the belief predicted each choice
+    before learning from it (the sum of the log probabilities: prequential, a marginal likelihood)."""
+    state, log_likelihood = prior, 0.0
+    for observation in observations:
+        offsets = position_offsets(len(observation.options), position_bias)
+        update = choice_update(state, observation.options, observation.chosen, offsets=offsets)
+        log_likelihood += math.log(max(update.probabilities[observation.chosen], 1e-300))
+        state = update.state
+    return state, log_likelihood
 
 
-def prequential_log_likelihood(
-    prior: PreferenceState,
-    customers: Sequence[Sequence[ChoiceObservation]],
-    *,
-    position_bias: float,
+def predictive_log_likelihood(
+    prior: PreferenceState, customers: Sequence[Sequence[ChoiceObservation]], *, position_bias: float
 ) -> float:
     """How well a prior predicts each customer's next choice before learning from it, summed over all choices
-    of all customers (each customer's choices in time order). The empirical-Bayes criterion for the spread of
-    a segment's prior: too narrow and a customer's own evidence is ignored, too wide and noise is followed."""
-    total = 0.0
-    for observations in customers:
-        state = prior
-        for observation in observations:
-            offsets = position_offsets(len(observation.options), position_bias)
-            update = choice_update(state, observation.options, observation.chosen, offsets=offsets)
-            total += math.log(max(update.probabilities[observation.chosen], 1e-300))
-            state = update.state
-    return total
+    of all customers: the marginal likelihood of the prior (by the chain rule), the empirical-Bayes criterion."""
+    return sum(posterior_after(prior, c, position_bias=position_bias)[1] for c in customers)
+
+
+SPREAD_MULTIPLIERS = (0.75, 1.0, 1.25, 1.5, 2.0)
+
+
+def empirical_bayes_prior(
+    customers: Sequence[Sequence[ChoiceObservation]],
+    start: PreferenceState,
+    *,
+    position_bias: float,
+    sd_floor: np.ndarray,
+    iterations: int = 10,
+    spread_multipliers: Sequence[float] = SPREAD_MULTIPLIERS,
+) -> PreferenceState:
+    """A segment's prior from its customers' choices: EM for the normal hierarchical model, each customer's
+    posterior approximated by its online updates. Each round learns every customer from the current prior,
+    then sets the prior's mean to the mean of their posterior means and its variance to the spread of those
+    means plus their mean posterior variance (never below `sd_floor`). The online posteriors are narrower
+    than exact ones, so EM settles on too small a spread of the factor weights: last, that spread is scaled by
+    the multiple of `spread_multipliers` with the highest predictive likelihood."""
+    mean, sd = start.mean_array, np.sqrt(np.diag(start.covariance))
+    floor = np.asarray(sd_floor, dtype=float)
+    if not customers:
+        return start
+    for _ in range(iterations):
+        prior = prior_state(mean, sd)
+        posteriors = [
+            posterior_after(prior, observations, position_bias=position_bias)[0] for observations in customers
+        ]
+        means = np.array([p.mean_array for p in posteriors])
+        variances = np.array([np.diag(p.covariance) for p in posteriors])
+        mean = means.mean(axis=0)
+        sd = np.sqrt(np.maximum(((means - mean) ** 2 + variances).mean(axis=0), floor**2))
+
+    def scaled(multiple: float) -> PreferenceState:
+        return prior_state(mean, np.concatenate([sd[:N_FACTORS] * multiple, sd[N_FACTORS:]]))
+
+    return max(
+        (scaled(m) for m in spread_multipliers),
+        key=lambda prior: predictive_log_likelihood(prior, customers, position_bias=position_bias),
+    )

@@ -86,7 +86,9 @@ class CustomerPersonalizationProfile(models.Model):
 
     customer = models.OneToOneField(CustomerAccount, on_delete=models.CASCADE, related_name="personalization_profile")
     personal_weights = models.JSONField(help_text="factor -> effective ranking weight (sums to 1)")
-    preference_state = models.JSONField(help_text="The Gaussian belief over the utility weights: mean, precision")
+    preference_state = models.JSONField(
+        help_text="The Gaussian belief over z (log factor weights, then region effects): mean, precision"
+    )
     prior_state = models.JSONField(help_text="The segment prior the belief started from")
     weights_version = models.PositiveIntegerField(default=0)
     behavior_patterns = models.JSONField(default=dict, blank=True)
@@ -153,8 +155,8 @@ class SegmentPreference(models.Model):
     """What the customers of a segment prefer: the prior of every new customer, recomputed by beat."""
 
     segment = models.CharField(max_length=32, unique=True)
-    prior_mean = models.JSONField(help_text="Utility weights: factors, then regions")
-    prior_sd = models.JSONField(help_text="Between-customer standard deviation of each weight")
+    prior_mean = models.JSONField(help_text="z: the log factor weights (utility units), then the region effects")
+    prior_sd = models.JSONField(help_text="Between-customer standard deviation of each component of z")
     position_bias = models.FloatField(help_text="Utility lost per e-fold of list position")
     customers = models.PositiveIntegerField(default=0)
     choices = models.PositiveIntegerField(default=0)

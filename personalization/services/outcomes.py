@@ -31,7 +31,7 @@ from personalization.services.profiles import (
     state_to_json,
 )
 
-REINFORCEMENT = 0.5  # the weight of an outcome's pseudo-choice: +0.5 for a perfect outcome, -0.5 for the worst
+REINFORCEMENT = 0.1  # the weight of an outcome's pseudo-choice: +0.1 for a perfect outcome, -0.1 for the worst
 OUTCOME_FIELDS = ("converted", "contract_value", "satisfaction", "delivered_on_time")
 
 

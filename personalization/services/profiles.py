@@ -25,8 +25,9 @@ from personalization.models import (
 from personalization.policy import ProfileView
 
 DEFAULT_UTILITY_SCALE = 20.0  # the prior's scale before any segment has been fitted
-DEFAULT_FACTOR_SD = 8.0
+DEFAULT_FACTOR_LOG_SD = 1.0  # customers' weights differ by about a factor e from the segment's
 DEFAULT_REGION_SD = 3.0
+WEIGHT_FLOOR_SHARE = 0.01  # no factor weight of a prior below this share of their sum
 EVOLUTION_SNAPSHOTS = 30  # the last snapshots kept on the profile (it is rewritten by every update)
 RECENT_RATINGS = 10
 HIGH_VALUE_ORDER = 50_000.0  # the scale of order value at which learning slows (see risk_adjusted_step)
@@ -40,10 +41,12 @@ class SegmentPrior:
 
 
 def default_segment_prior() -> SegmentPrior:
-    mean = np.concatenate([STRATEGIES["balanced"] * DEFAULT_UTILITY_SCALE, np.zeros(learning.N_REGIONS)])
-    sd = np.concatenate(
-        [np.full(learning.N_FACTORS, DEFAULT_FACTOR_SD), np.full(learning.N_REGIONS, DEFAULT_REGION_SD)]
-    )
+    """Before any segment has been fitted: the balanced strategy's weights as the mean weights."""
+    weights = STRATEGIES["balanced"] * DEFAULT_UTILITY_SCALE
+    log_sd = np.full(learning.N_FACTORS, DEFAULT_FACTOR_LOG_SD)
+    floor = WEIGHT_FLOOR_SHARE * float(weights.sum())
+    mean = np.concatenate([learning.log_normal_prior_mean(weights, log_sd, floor=floor), np.zeros(learning.N_REGIONS)])
+    sd = np.concatenate([log_sd, np.full(learning.N_REGIONS, DEFAULT_REGION_SD)])
     return SegmentPrior(mean, sd, learning.DEFAULT_POSITION_BIAS)
 
 

@@ -1,8 +1,9 @@
 """Segment preferences: what the customers of a segment prefer, the prior of every new customer.
 
 Recomputed by Celery beat from the choices in the decision log: a pooled conditional logit per segment
-(which also estimates the position bias), and the between-customer spread of the weights from the
-profiles of customers with enough choices.
+estimates the position bias and the representative customer's weights, from which empirical Bayes (EM over
+the segment's customers, `learning.empirical_bayes_prior`) finds the mean and the between-customer spread of
+the log weights and of the region effects.
 """
 
 from __future__ import annotations
@@ -15,16 +16,18 @@ from django.utils import timezone
 
 from marketplace.models import Segment
 from personalization import learning
-from personalization.models import CustomerPersonalizationProfile, Interaction, SegmentPreference
-from personalization.services.profiles import default_segment_prior, session_options, state_from_json
+from personalization.models import Interaction, SegmentPreference
+from personalization.services.profiles import (
+    default_segment_prior,
+    session_options,
+)
 
 MAX_CHOICES_PER_SEGMENT = 5000
 MIN_CHOICES_TO_FIT = 30
-MIN_CHOICES_FOR_SPREAD = 10  # a profile's own evidence must be this large to say how customers differ
-FACTOR_SD_FLOOR = 4.0
-REGION_SD_FLOOR = 2.0
+FACTOR_LOG_SD_FLOOR = 0.25  # customers' weights differ by at least about 25 % from the segment's
+REGION_SD_FLOOR = 1.0
 FIT_PRIOR_SD = 25.0  # weak: the pooled fit of a segment is driven by its data
-SPREAD_SHARES = (0.5, 1.0, 1.5, 2.0, 3.0, 4.0)  # candidate spreads, as multiples of the weights' size
+EM_ITERATIONS = 10
 
 
 @dataclass(frozen=True)
@@ -51,18 +54,6 @@ def _observations(segment: str) -> dict[int, list[learning.ChoiceObservation]]:
     return by_customer
 
 
-def _spread(segment: str, floor: np.ndarray) -> np.ndarray:
-    profiles = CustomerPersonalizationProfile.objects.filter(
-        customer__segment=segment, total_choices__gte=MIN_CHOICES_FOR_SPREAD
-    ).only("preference_state")
-    means, variances = [], []
-    for profile in profiles:
-        state = state_from_json(profile.preference_state)
-        means.append(state.mean_array)
-        variances.append(np.diag(state.covariance))
-    return learning.between_customer_sd(np.array(means), np.array(variances), floor=floor)
-
-
 @transaction.atomic
 def segment_preference_recompute(*, segment: str) -> SegmentFitResult:
     by_customer = _observations(segment)
@@ -71,31 +62,32 @@ def segment_preference_recompute(*, segment: str) -> SegmentFitResult:
     if len(observations) < MIN_CHOICES_TO_FIT:
         return SegmentFitResult(segment, len(observations), customers, fitted=False)
     default = default_segment_prior()
-    prior_mean = np.concatenate([default.mean, [-default.position_bias]])
+    prior_mean = np.concatenate([learning.utility_weights(default.mean), [-default.position_bias]])
     fit = learning.fit_pooled_logit(
         observations,
         prior_mean=prior_mean,
         prior_precision=np.eye(len(prior_mean)) / FIT_PRIOR_SD**2,
     )
-    mean = np.asarray(fit.mean)
-    floor = np.concatenate([np.full(learning.N_FACTORS, FACTOR_SD_FLOOR), np.full(learning.N_REGIONS, REGION_SD_FLOOR)])
-    position_bias = max(0.0, -float(mean[-1]))
-    spread = _spread(segment, floor)
-    if len(spread) != learning.DIMENSIONS or np.all(spread == floor):
-        # Too few experienced customers to measure the spread directly: take the multiple of the weights' size
-        # under which the prior best predicts each customer's next choice (empirical Bayes, prequential).
-        spread = max(
-            (np.maximum(share * np.abs(mean[: learning.DIMENSIONS]), floor) for share in SPREAD_SHARES),
-            key=lambda sd: learning.prequential_log_likelihood(
-                learning.prior_state(mean[: learning.DIMENSIONS], sd),
-                list(by_customer.values()),
-                position_bias=position_bias,
-            ),
-        )
+    pooled = np.asarray(fit.mean)  # beta of the representative customer, then minus the position bias
+    position_bias = max(0.0, -float(pooled[-1]))
+    weights, regions = pooled[: learning.N_FACTORS], pooled[learning.N_FACTORS : learning.DIMENSIONS]
+    # EM starts from equal weights at the pooled weights' scale: the pooled fit of customers who differ is
+    # attenuated unevenly, and EM moves slowly from a far start when each customer has few choices.
+    scale = max(float(np.maximum(weights, 0.0).sum()), 1e-6)
+    start = learning.prior_state(
+        np.concatenate([np.full(learning.N_FACTORS, np.log(scale / learning.N_FACTORS)), regions]), default.sd
+    )
+    floor = np.concatenate(
+        [np.full(learning.N_FACTORS, FACTOR_LOG_SD_FLOOR), np.full(learning.N_REGIONS, REGION_SD_FLOOR)]
+    )
+    prior = learning.empirical_bayes_prior(
+        list(by_customer.values()), start, position_bias=position_bias, sd_floor=floor, iterations=EM_ITERATIONS
+    )
+    spread = np.sqrt(np.diag(prior.covariance))
     SegmentPreference.objects.update_or_create(
         segment=segment,
         defaults={
-            "prior_mean": [round(v, 6) for v in mean[: learning.DIMENSIONS].tolist()],
+            "prior_mean": [round(v, 6) for v in prior.mean],
             "prior_sd": [round(v, 6) for v in spread.tolist()],
             "position_bias": round(position_bias, 6),
             "customers": customers,

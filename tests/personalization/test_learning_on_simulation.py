@@ -87,8 +87,8 @@ def test_personalization_converts_better_than_the_segment_and_close_to_the_oracl
             sgd_at[n] = max(sgd_at[n], float(np.median([c[n] for c in runs if n in c])))
     assert len(personal.cosines[10]) >= 80
     assert len(personal.cosines[50]) >= 30
-    assert learnt[10] >= 0.86  # measured 0.885 (seed 9), 0.881 (seed 5); the issue asks 0.93
-    assert learnt[50] >= 0.95  # measured 0.962 (seed 9), 0.954 (seed 5); the issue asks 0.97
+    assert learnt[10] >= 0.89  # measured 0.909 (seed 9); the issue asks 0.93 (not met: see the issue's notes)
+    assert learnt[50] >= 0.97  # the issue's bar; measured 0.980 (seed 9)
     assert learnt[10] > learnt[1] + 0.06
     assert learnt[10] > sgd_at[10]  # measured 0.868 against 0.857 (SGD's best rate, chosen after the fact)
     assert learnt[50] > sgd_at[50] + 0.05  # measured 0.955 against 0.888

@@ -110,7 +110,7 @@ def test_conversion_with_contract_value_is_recorded_and_returned(staff_client, s
     }
     assert set(update) == {"reward", "reinforcement", "step_norm", "weights_after"}
     assert update["reward"] == 0.8  # 0.6 for the contract, half of the rating's 0.3 and delivery's 0.1 while unknown
-    assert update["reinforcement"] == 0.3  # twice 0.5 x (0.8 - a neutral 0.5)
+    assert update["reinforcement"] == 0.06  # twice 0.1 x (0.8 - a neutral 0.5)
     assert 0 < update["step_norm"] <= learning.MAX_STEP_NORM
     outcome = SessionOutcome.objects.get()
     assert str(outcome.session_id) == shown["session_id"]
@@ -183,7 +183,7 @@ def test_lost_contract_weakens_the_choice_and_counts_as_a_failure(staff_client, 
     assert response.json()["converted"] is False
     assert response.json()["contract_value"] is None
     assert response.json()["update"]["reward"] == 0.0
-    assert response.json()["update"]["reinforcement"] == -0.5
+    assert response.json()["update"]["reinforcement"] == -0.1
     after = profile_row(customer)
     assert after["outcomes_count"] == 1
     assert after["conversions_count"] == 0
@@ -240,7 +240,7 @@ def test_later_rating_and_delivery_add_satisfaction_without_recounting_the_conve
     assert body["satisfaction"] == 5
     assert body["delivered_on_time"] is True
     assert body["update"]["reward"] == 1.0
-    assert body["update"]["reinforcement"] == 0.2  # the change since the conversion: 1.0 - 0.8
+    assert body["update"]["reinforcement"] == 0.04  # twice 0.1 x the change since the conversion: 1.0 - 0.8
     after = profile_row(customer)
     assert after["average_satisfaction"] == 5.0
     assert after["recent_satisfaction"] == [5.0]

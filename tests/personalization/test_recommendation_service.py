@@ -175,7 +175,7 @@ def test_an_established_customer_is_ranked_by_its_personal_weights_and_explored_
     ManufacturerFactory()
     learnt = dict(profile_get_or_create(customer=customer).preference_state)
     mean = state_from_json(learnt).mean_array
-    mean[: learning.N_FACTORS] = [2.0, 10.0, 1.0, 5.0, 1.0, 1.0]  # a customer who learnt to value quality
+    mean[: learning.N_FACTORS] = np.log([2.0, 10.0, 1.0, 5.0, 1.0, 1.0])  # a customer who learnt to value quality
     profile_with(
         customer,
         preference_state={**learnt, "mean": mean.tolist()},
