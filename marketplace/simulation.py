@@ -179,6 +179,11 @@ COMPANY_KINDS = (
 
 BAD_EXPERIENCE_HALF_LIFE_DAYS = 60.0
 UTILITY_SCALE = 35.0  # median decisiveness of a customer's choice
+UTILITY_SCALE_LOG_SD = 0.2
+WALK_AWAY_MEAN_SD = (0.84, 0.04)  # the walk-away bar's normal, clipped to WALK_AWAY_RANGE
+WALK_AWAY_RANGE = (0.65, 0.97)
+AFFINITY_NOISE_SD = 0.01
+AFFINITY_SHARE = 0.7  # of customers with a favoured and an avoided region
 POSITION_BIAS = 1.0  # utility lost per e-fold of list position: buyers look at the top of a list more closely
 REGION_AFFINITY = 0.12  # match quality gained (lost) at a manufacturer in the favoured (avoided) region
 CONVERSION_OFFSET = -3.0
@@ -359,9 +364,9 @@ def _draw_manufacturer(rng: np.random.Generator, serial: int) -> ManufacturerPro
 
 def _draw_region_affinity(rng: np.random.Generator) -> tuple[float, ...]:
     """Most buying companies trust one region more (nearshoring, language, compliance) and one less."""
-    affinity = rng.normal(0.0, 0.01, len(REGIONS))
+    affinity = rng.normal(0.0, AFFINITY_NOISE_SD, len(REGIONS))
     favoured, avoided = rng.choice(len(REGIONS), size=2, replace=False)
-    if rng.random() < 0.7:
+    if rng.random() < AFFINITY_SHARE:
         affinity[favoured] += REGION_AFFINITY
         affinity[avoided] -= REGION_AFFINITY
     return tuple(round(float(a), 6) for a in affinity)
@@ -382,9 +387,9 @@ def _draw_customer(rng: np.random.Generator, serial: int, heterogeneity: float) 
         region=_choice(rng, CUSTOMER_REGION_SHARE),
         segment=segment,
         true_weights=tuple(round(float(w), 6) for w in weights),
-        utility_scale=float(rng.lognormal(math.log(UTILITY_SCALE), 0.2)),
+        utility_scale=float(rng.lognormal(math.log(UTILITY_SCALE), UTILITY_SCALE_LOG_SD)),
         region_affinity=_draw_region_affinity(rng),
-        walk_away_threshold=float(np.clip(rng.normal(0.84, 0.04), 0.65, 0.97)),
+        walk_away_threshold=float(np.clip(rng.normal(*WALK_AWAY_MEAN_SD), *WALK_AWAY_RANGE)),
         price_sensitivity=float(rng.gamma(4.0, 0.25) * (1.6 if segment == "cost_sensitive" else 1.0)),
         quality_sensitivity=float(rng.gamma(4.0, 0.25) * (1.6 if segment == "quality_critical" else 1.0)),
         order_rate=float(rng.gamma(3.0, SIZE_ORDER_RATE[size] / 3.0)),

@@ -26,6 +26,7 @@ from marketplace.simulation import (
 )
 from marketplace.truth.loading import money
 from marketplace.truth.models import CustomerTruthRecord, SimulatedManufacturer, SimulatedWorld
+from marketplace.truth.recovery_ceiling import ShownList
 from marketplace.vocabulary import FACTORS
 from personalization import learning
 from personalization.services import profile_apply_feedback, recommendation_create, session_outcome_record
@@ -44,6 +45,7 @@ class LoopResult:
     new_customer_expected: float = 0.0
     new_customer_orders: int = 0
     cosines: dict[int, list[float]] = field(default_factory=dict)  # choices so far -> cosines of customers
+    lists: dict[int, list[ShownList]] = field(default_factory=dict)  # with record_lists: customer -> its lists
 
     @property
     def conversion_rate(self) -> float:
@@ -114,9 +116,11 @@ def run_closed_loop(
     limit: int = 10,
     track_cosine_at: tuple[int, ...] = (),
     new_customer_orders: int = 3,
+    record_lists: bool = False,
 ) -> LoopResult:
     """Each customer places `orders_per_customer` orders in turn. The draws of orders and responses come from
-    one stream per (seed, customer, order number), so every policy sees the same orders."""
+    one stream per (seed, customer, order number), so every policy sees the same orders. With `record_lists`,
+    what each customer was shown and did is kept (for `recovery_ceiling`)."""
     result = LoopResult(policy, cosines={n: [] for n in track_cosine_at})
     world = loaded.world
     for round_number in range(orders_per_customer):
@@ -144,6 +148,14 @@ def run_closed_loop(
                 result.new_customer_orders += 1
                 result.new_customer_expected += expected
             response = respond(rng, world, customer_index, order, rows)
+            if record_lists:
+                result.lists.setdefault(customer_index, []).append(
+                    ShownList(
+                        scoring.factor_features(world.catalog, order, rows),
+                        world.catalog.region[rows],
+                        response.chosen_position,
+                    )
+                )
             if response.chosen_position is None:
                 continue
             result.choices += 1

@@ -1,0 +1,96 @@
+"""The best weight recovery any learner could reach on given choices: the Bayes posterior under the true
+population of the simulated marketplace, by importance sampling.
+
+Pure (numpy). For each customer, draws of the hidden preferences (factor weights, decisiveness, region
+affinity, walk-away bar) come from the distribution `simulation._draw_customer` draws from, for the customer's
+segment; each draw is weighted by the likelihood of what the customer did with every list it was shown
+(the true choice model: multinomial logit against the outside option, with the position bias), and the
+posterior mean of the weights after its n-th choice is compared with its true weights. This is the oracle
+of the personalization issue's recovery bar: a learner that reaches it uses all the information there is.
+Walk-aways are evidence too (`use_walk_aways`); without them the ceiling is that of choices alone.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import numpy as np
+
+from marketplace.simulation import (
+    AFFINITY_NOISE_SD,
+    AFFINITY_SHARE,
+    POSITION_BIAS,
+    REGION_AFFINITY,
+    SEGMENT_TRUE_WEIGHTS,
+    UTILITY_SCALE,
+    UTILITY_SCALE_LOG_SD,
+    WALK_AWAY_MEAN_SD,
+    WALK_AWAY_RANGE,
+    World,
+)
+from marketplace.vocabulary import FACTORS, REGIONS
+
+
+@dataclass(frozen=True)
+class ShownList:
+    """What a customer was shown (factor features and region index of each option, best first) and did."""
+
+    features: np.ndarray  # (k, FACTORS)
+    regions: np.ndarray  # (k,)
+    chosen: int | None  # 0-based position; None = walked away
+
+
+def _population(rng: np.random.Generator, segment: str, heterogeneity: float, draws: int):
+    raw = SEGMENT_TRUE_WEIGHTS[segment] * np.exp(rng.normal(0.0, heterogeneity, (draws, len(FACTORS))))
+    weights = raw / raw.sum(axis=1, keepdims=True)
+    scale = np.exp(rng.normal(math.log(UTILITY_SCALE), UTILITY_SCALE_LOG_SD, draws))
+    affinity = rng.normal(0.0, AFFINITY_NOISE_SD, (draws, len(REGIONS)))
+    favoured = rng.integers(len(REGIONS), size=draws)
+    avoided = (favoured + rng.integers(1, len(REGIONS), size=draws)) % len(REGIONS)
+    on = np.flatnonzero(rng.random(draws) < AFFINITY_SHARE)
+    affinity[on, favoured[on]] += REGION_AFFINITY
+    affinity[on, avoided[on]] -= REGION_AFFINITY
+    bar = np.clip(rng.normal(*WALK_AWAY_MEAN_SD, draws), *WALK_AWAY_RANGE)
+    return weights, scale, affinity, bar
+
+
+def ceiling_cosines(
+    world: World,
+    lists: dict[int, Sequence[ShownList]],
+    *,
+    at: tuple[int, ...],
+    draws: int = 40_000,
+    use_walk_aways: bool = True,
+    seed: int = 0,
+) -> dict[int, list[float]]:
+    """Per n in `at`, the cosine of the posterior-mean weights after each customer's n-th choice to its true
+    weights (customers with fewer choices are left out). `lists`: customer index -> its lists in time order."""
+    rng = np.random.default_rng(seed)
+    out: dict[int, list[float]] = {n: [] for n in at}
+    for index, shown in lists.items():
+        customer = world.customers[index]
+        weights, scale, affinity, bar = _population(rng, customer.segment, world.config.heterogeneity, draws)
+        log_likelihood = np.zeros(draws)
+        choices = 0
+        for item in shown:
+            if item.chosen is None and not use_walk_aways:
+                continue
+            k = len(item.features)
+            utility = scale[:, None] * (weights @ item.features.T + affinity[:, item.regions])
+            utility -= POSITION_BIAS * np.log(np.arange(1, k + 1))[None, :]
+            utility = np.concatenate([(scale * bar)[:, None], utility], axis=1)
+            top = utility.max(axis=1)
+            log_normaliser = top + np.log(np.exp(utility - top[:, None]).sum(axis=1))
+            picked = 0 if item.chosen is None else item.chosen + 1
+            log_likelihood += utility[:, picked] - log_normaliser
+            if item.chosen is None:
+                continue
+            choices += 1
+            if choices in out:
+                posterior = np.exp(log_likelihood - log_likelihood.max())
+                mean = (posterior / posterior.sum()) @ weights
+                truth = customer.weights
+                out[choices].append(float(mean @ truth / (np.linalg.norm(mean) * np.linalg.norm(truth))))
+    return out
