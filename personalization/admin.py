@@ -1,5 +1,7 @@
 from django.contrib import admin, messages
 
+from marketplace.vocabulary import FACTORS
+from personalization import learning
 from personalization.models import (
     CustomerPersonalizationProfile,
     Interaction,
@@ -71,6 +73,7 @@ class SegmentPreferenceAdmin(admin.ModelAdmin):
     list_display = ("segment", "customers", "choices", "position_bias", "computed_at")
     readonly_fields = (
         "segment",
+        "median_weights",
         "prior_mean",
         "prior_sd",
         "position_bias",
@@ -83,6 +86,12 @@ class SegmentPreferenceAdmin(admin.ModelAdmin):
 
     def has_add_permission(self, request) -> bool:
         return False
+
+    @admin.display(description="Median customer's ranking weights")
+    def median_weights(self, row: SegmentPreference) -> str:
+        """The prior's factor weights as the ranking uses them (prior_mean holds their logarithms)."""
+        weights = learning.effective_weights(learning.prior_state(row.prior_mean, row.prior_sd))
+        return ", ".join(f"{factor} {weight:.2f}" for factor, weight in zip(FACTORS, weights))
 
     @admin.action(description="Refit the selected segments from the decision log now")
     def recompute(self, request, queryset):

@@ -57,3 +57,20 @@ def test_demo_accounts_can_run_twice_and_print_the_logins(capsys):
     assert out.count("product manager: pm / a-long-demo-password") == 2
     assert "customer API token:" in out
     assert ABTestExperiment.objects.get().status == "draft"  # one demo experiment, however often it runs
+
+
+@pytest.mark.django_db
+def test_a_segments_prior_shows_its_ranking_weights_not_only_their_logarithms(client):
+    import math
+
+    from personalization.models import SegmentPreference
+
+    log_weights = [math.log(w) for w in (4.0, 2.0, 1.0, 1.0, 1.0, 1.0)]
+    row = SegmentPreference.objects.create(
+        segment="balanced", prior_mean=log_weights + [0.0] * 8, prior_sd=[1.0] * 14, position_bias=1.0
+    )
+    client.force_login(UserFactory(is_staff=True, is_superuser=True))
+
+    page = client.get(reverse("admin:personalization_segmentpreference_change", args=[row.pk])).content.decode()
+
+    assert "cost_fit 0.40, quality_fit 0.20, speed_fit 0.10" in page
