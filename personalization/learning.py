@@ -239,8 +239,8 @@ def fit_pooled_logit(
     iterations: int = 25,
     tolerance: float = 1e-6,
 ) -> PooledFit:
-    """MAP of one conditional logit over many choices (a segment's), by Newton's method, in beta itself (the
-    weights of the segment's representative customer; `log_normal_prior_mean` turns them into a prior on z).
+    """MAP of one conditional logit over many choices (a segment's), by Newton's method, in beta itself: the
+    weights of the segment's representative customer, whose scale starts `empirical_bayes_prior`.
 
     With `fit_position`, ln(position) is one more feature, whose coefficient is minus the position bias.
     The prior keeps the fit defined when a segment has few choices or a region never appears.

@@ -17,10 +17,7 @@ from django.utils import timezone
 from marketplace.models import Segment
 from personalization import learning
 from personalization.models import Interaction, SegmentPreference
-from personalization.services.profiles import (
-    default_segment_prior,
-    session_options,
-)
+from personalization.services.profiles import default_segment_prior, session_options
 
 MAX_CHOICES_PER_SEGMENT = 5000
 MIN_CHOICES_TO_FIT = 30
