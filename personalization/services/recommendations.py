@@ -144,7 +144,6 @@ def explanation_for(
     return f"{line} Breakdown: {'; '.join(parts)}."
 
 
-@transaction.atomic
 def recommendation_create(
     *,
     customer: CustomerAccount,
@@ -157,7 +156,9 @@ def recommendation_create(
     exploration_seed: int | None = None,
 ) -> RecommendationResult:
     """Rank for this order and log the decision. The exploration is seeded by `exploration_seed`, by default
-    drawn from the session id; the seed is logged, so any list can be replayed."""
+    drawn from the session id; the seed is logged, so any list can be replayed. The decision-log row is the
+    only write of a request outside an experiment (one INSERT, no transaction around it: each round trip
+    counts); with a variant, the row and the exposure are written in one transaction."""
     catalog = catalog_get()
     profile = profile_get_or_create(customer=customer)
     view = profile_view(profile)
@@ -225,7 +226,7 @@ def recommendation_create(
             "No active manufacturer meets the hard filters (process, capacity, minimum order value"
             + (", your filters)." if filters != scoring.CandidateFilters() else ").")
         )
-    session = RecommendationSession.objects.create(
+    row = RecommendationSession(
         id=session_id,
         customer=customer,
         order=order,
@@ -250,6 +251,10 @@ def recommendation_create(
         catalog_version=catalog.version,
         created_at=timezone.now(),
     )
-    if variant is not None:
-        exposure_record(decision=variant, customer=customer, session_id=session.id)
-    return RecommendationResult(session=session, items=items)
+    if variant is None:
+        row.save(force_insert=True)
+    else:
+        with transaction.atomic():
+            row.save(force_insert=True)
+            exposure_record(decision=variant, customer=customer, session_id=row.id)
+    return RecommendationResult(session=row, items=items)
