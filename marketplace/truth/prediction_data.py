@@ -164,27 +164,33 @@ def prediction_frames(world: World, history: History) -> PredictionData:
     return PredictionData(orders, customers, order_oracle, float(world.config.days))
 
 
+def _trapezoid(values: np.ndarray, grid: np.ndarray) -> np.ndarray:
+    """The running integral of `values` over `grid` (0 at its start), by the trapezoid rule."""
+    return np.concatenate(([0.0], np.cumsum((values[1:] + values[:-1]) / 2 * np.diff(grid))))
+
+
+def _hazard_and_survival(grid: np.ndarray, hazard0: float, sensitivity: float, bad: float):
+    """The churn hazard h(u) = h0 exp(sensitivity * B e^(-decay u)) on the grid, and its survival S(u)."""
+    decay = math.log(2) / BAD_EXPERIENCE_HALF_LIFE_DAYS
+    hazard = hazard0 * np.exp(sensitivity * bad * np.exp(-decay * grid))
+    return hazard, np.exp(-_trapezoid(hazard, grid))
+
+
 def _no_order_probability(order_rate: float, hazard0: float, sensitivity: float, bad: float, horizon: float) -> float:
     """1 - integral_0^horizon lambda e^(-lambda t) S(t) dt, S(t) = exp(-int_0^t h0 exp(s B e^(-decay u)) du)."""
-    decay = math.log(2) / BAD_EXPERIENCE_HALF_LIFE_DAYS
     t = np.linspace(0.0, horizon, 2001)
-    hazard = hazard0 * np.exp(sensitivity * bad * np.exp(-decay * t))
-    cumulative = np.concatenate(([0.0], np.cumsum((hazard[1:] + hazard[:-1]) / 2 * np.diff(t))))
-    density = order_rate * np.exp(-order_rate * t) * np.exp(-cumulative)
-    return float(1.0 - np.sum((density[1:] + density[:-1]) / 2 * np.diff(t)))
+    _, survival = _hazard_and_survival(t, hazard0, sensitivity, bad)
+    return float(1.0 - _trapezoid(order_rate * np.exp(-order_rate * t) * survival, t)[-1])
 
 
 def alive_probability(order_rate: float, hazard0: float, sensitivity: float, bad: float, silence: float) -> float:
     """P(still active | no order in the `silence` days since the last one), bad = the score after that order."""
     if silence <= 0:
         return 1.0
-    decay = math.log(2) / BAD_EXPERIENCE_HALF_LIFE_DAYS
     u = np.linspace(0.0, silence, 2001)
-    hazard = hazard0 * np.exp(sensitivity * bad * np.exp(-decay * u))
-    survival = np.exp(-np.concatenate(([0.0], np.cumsum((hazard[1:] + hazard[:-1]) / 2 * np.diff(u)))))
+    hazard, survival = _hazard_and_survival(u, hazard0, sensitivity, bad)
     alive = survival[-1] * math.exp(-order_rate * silence)
-    left = hazard * survival * np.exp(-order_rate * u)
-    left_silent = float(np.sum((left[1:] + left[:-1]) / 2 * np.diff(u)))
+    left_silent = float(_trapezoid(hazard * survival * np.exp(-order_rate * u), u)[-1])
     return float(alive / (alive + left_silent))
 
 
