@@ -6,12 +6,11 @@ from __future__ import annotations
 import time
 
 import numpy as np
-import pandas as pd
 from sklearn.metrics import brier_score_loss, mean_absolute_error, roc_auc_score
 
 from bench.harness import Report
 from marketplace.simulation import WorldConfig, build_world, simulate_history
-from marketplace.truth.prediction_data import oracle_churn, prediction_frames
+from marketplace.truth.prediction_data import oracle_churn_rolling, prediction_frames
 from predictions.ml import features as F
 from predictions.ml import training as T
 
@@ -83,11 +82,8 @@ def _quality(world, history, data, results: dict[str, T.TrainingResult]) -> tupl
         satisfaction.holdout_labels, expected
     )
     churn = results["churn"]
-    truth = pd.concat({c: oracle_churn(world, history, c) for c in CHURN_CUTOFFS}, names=["cutoff", "customer_id"])
-    truth = truth.loc[churn.holdout_index].to_numpy()
-    hidden = pd.concat(
-        {c: oracle_churn(world, history, c, hidden_state=True) for c in CHURN_CUTOFFS}, names=["cutoff", "customer_id"]
-    )
+    truth = oracle_churn_rolling(world, history, CHURN_CUTOFFS).loc[churn.holdout_index].to_numpy()
+    hidden = oracle_churn_rolling(world, history, CHURN_CUTOFFS, hidden_state=True)
     hidden = hidden.loc[churn.holdout_index].to_numpy()
     figures["churn ROC AUC model / base / oracle / hidden state"] = (
         f"{churn.metrics['roc_auc']:.4f} / {churn.baseline_metrics['roc_auc']:.4f} / "

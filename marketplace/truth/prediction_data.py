@@ -229,3 +229,13 @@ def oracle_churn(
         )
         values.append((1.0 - alive) + alive * no_order)
     return pd.Series(values, index=pd.RangeIndex(len(world.customers), name="customer_id"), name="p_churn_true")
+
+
+def oracle_churn_rolling(
+    world: World, history: History, cutoffs, *, horizon: float = 90.0, hidden_state: bool = False
+) -> pd.Series:
+    """`oracle_churn` at each cut-off, indexed (cutoff, customer_id) like `features.rolling_frames`."""
+    return pd.concat(
+        {c: oracle_churn(world, history, c, horizon=horizon, hidden_state=hidden_state) for c in cutoffs},
+        names=["cutoff", "customer_id"],
+    )
