@@ -449,8 +449,8 @@ def _history(logs: _Logs, customer: np.ndarray, time: np.ndarray, first_seen: np
     return frame
 
 
-def _one_hot(values: pd.Series, vocabulary: tuple[str, ...] | list[str], prefix: str) -> dict[str, np.ndarray]:
-    array = values.to_numpy()
+def _one_hot(values, vocabulary: tuple[str, ...] | list[str], prefix: str) -> dict[str, np.ndarray]:
+    array = np.asarray(values, dtype=object)
     return {f"{prefix}_{code}": (array == code).astype(float) for code in vocabulary}
 
 
@@ -469,7 +469,6 @@ def _account(customers: pd.DataFrame, customer: np.ndarray) -> tuple[pd.DataFram
 
 def _order_context(orders, home_region: np.ndarray) -> dict[str, np.ndarray]:
     complexity = np.asarray(orders["complexity_level"], dtype=object)
-    process = np.asarray(orders["process"], dtype=object)
     return {
         "complexity": np.array([COMPLEXITY_LEVELS.get(c, np.nan) for c in complexity], dtype=float),
         "log_estimated_value": np.log(np.maximum(_num(orders["estimated_value"]), 1.0)),
@@ -477,7 +476,7 @@ def _order_context(orders, home_region: np.ndarray) -> dict[str, np.ndarray]:
         "quality_requirements": _num(orders["quality_requirements"]),
         "timeline_urgency": _num(orders["timeline_urgency"]),
         "delivery_home_region": (np.asarray(orders["delivery_region"], dtype=object) == home_region).astype(float),
-        **{f"process_{code}": (process == code).astype(float) for code in PROCESSES},
+        **_one_hot(orders["process"], tuple(PROCESSES), "process"),
     }
 
 
