@@ -94,8 +94,7 @@ def _json(value: Any) -> Any:
 def model_train_request(*, model_type: str, requested_by=None) -> PredictiveModel:
     """Open a training run (a version row in status training) for a worker to carry out; refuses an unknown
     type and a type already training. The caller enqueues the task with the row's id."""
-    if model_type not in MODEL_TYPES:
-        raise DomainError(f"Unknown model type {model_type!r}; one of {', '.join(MODEL_TYPES)}.", field="model_type")
+    _known_type(model_type)
     try:
         with transaction.atomic():
             version = (PredictiveModel.objects.filter(model_type=model_type).aggregate(v=Max("version"))["v"] or 0) + 1
@@ -111,6 +110,11 @@ def model_train_request(*, model_type: str, requested_by=None) -> PredictiveMode
         raise _already_training(model_type) from error
 
 
+def _known_type(model_type: str) -> None:
+    if model_type not in MODEL_TYPES:
+        raise DomainError(f"Unknown model type {model_type!r}; one of {', '.join(MODEL_TYPES)}.", field="model_type")
+
+
 def _already_training(model_type: str) -> DomainError:
     running = PredictiveModel.objects.filter(model_type=model_type, status=ModelStatus.TRAINING).first()
     return DomainError(
@@ -123,8 +127,7 @@ def model_train_start(*, model_type: str, requested_by=None) -> PredictiveModel:
     """Start training a type, the one way the API, the admin, beat and drift all do it: refuse a type already
     training and too few labelled samples (saying how many are needed), open the run (`model_train_request`)
     and hand it to a worker once the transaction commits, recording the task id on the row."""
-    if model_type not in MODEL_TYPES:
-        raise DomainError(f"Unknown model type {model_type!r}; one of {', '.join(MODEL_TYPES)}.", field="model_type")
+    _known_type(model_type)
     if PredictiveModel.objects.filter(model_type=model_type, status=ModelStatus.TRAINING).exists():
         raise _already_training(model_type)
     available, needed = training_samples_count(model_type=model_type), MINIMUM_SAMPLES[model_type]
