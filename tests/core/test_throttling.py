@@ -53,3 +53,20 @@ def test_requests_are_served_when_the_rate_limit_cache_is_down(api_client, caplo
 
     assert statuses == [200] * 5
     assert "rate limit not applied" in caplog.text
+
+
+@pytest.mark.redis
+@pytest.mark.django_db
+@override_settings(API_THROTTLE_RATES=RATES)
+def test_on_redis_a_window_counter_expires_with_its_window(api_client, customer):
+    from django.core.cache import caches
+
+    cache = caches["default"]
+    api_client.get("/api/v1/auth/me")
+    api_client.get("/api/v1/auth/me")
+
+    client = cache._cache.get_client(None)
+    names = client.keys(cache.make_key(f"throttle:user_burst:{customer.user.pk}:*"))
+    assert len(names) == 1
+    assert int(client.get(names[0])) == 2  # a plain counter: one INCR per request
+    assert 0 < client.ttl(names[0]) <= 61  # set by the window's first request, not pushed on by the second
