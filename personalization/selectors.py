@@ -121,11 +121,14 @@ def profile_personal_get(
 # --- insight figures ---------------------------------------------------------------------------------------
 
 
-def session_get(*, session_id, customer: CustomerAccount | None = None) -> RecommendationSession | None:
-    """A session by id (only among `customer`'s own when given), with its customer."""
+def session_get(*, session_id, customer: CustomerAccount | None = None, user=None) -> RecommendationSession | None:
+    """A session by id (only among `customer`'s own, or the own of `user`'s customer account, when given),
+    with its customer."""
     queryset = RecommendationSession.objects.select_related("customer")
     if customer is not None:
         queryset = queryset.filter(customer=customer)
+    if user is not None:
+        queryset = queryset.filter(customer__user=user)
     return queryset.filter(pk=session_id).first()
 
 

@@ -100,15 +100,17 @@ class ProfileUpdateApi(APIView):
         },
     )
     def post(self, request: Request) -> Response:
-        customer = customer_account_get(user=request.user)
-        if customer is None:
-            raise PermissionDenied("Only customer accounts have a profile.")
         data = ProfileUpdateRequestSerializer(data=request.data)
         data.is_valid(raise_exception=True)
         params = data.validated_data
-        session = _session_or_404(params["session_id"], customer=customer)
+        # The session and its customer in one read; only when it is not found does it matter why.
+        session = session_get(session_id=params["session_id"], user=request.user)
+        if session is None:
+            if customer_account_get(user=request.user) is None:
+                raise PermissionDenied("Only customer accounts have a profile.")
+            raise NotFound("No such session.")
         result = profile_apply_feedback(
-            customer=customer,
+            customer=session.customer,
             session=session,
             event_id=params["event_id"],
             interaction_data=dict(params.get("interaction_data") or {}),

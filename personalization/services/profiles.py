@@ -8,6 +8,8 @@ from datetime import datetime
 
 import numpy as np
 from django.db import IntegrityError, transaction
+from django.db.models import Count, Expression, OuterRef, Q, Subquery
+from django.db.models.functions import Coalesce
 from django.utils import timezone
 
 from core.errors import DomainError
@@ -95,16 +97,31 @@ def profile_get_or_create(*, customer: CustomerAccount) -> CustomerPersonalizati
         return CustomerPersonalizationProfile.objects.get(customer=customer)
 
 
-def profile_lock(*, customer: CustomerAccount) -> CustomerPersonalizationProfile:
-    """The customer's profile, row-locked for the rest of the transaction (created first if need be).
+def profile_lock(*, customer: CustomerAccount, **annotations: Expression) -> CustomerPersonalizationProfile:
+    """The customer's profile, row-locked for the rest of the transaction (created first if need be), with
+    `annotations` (expressions over its row) read in the same round trip, as of the statement's start.
 
     Every event of a customer takes this lock first: repeats and concurrent copies of an event, and two
     choices on one session, are then seen by the checks that follow."""
-    profile = CustomerPersonalizationProfile.objects.select_for_update().filter(customer=customer).first()
+    queryset = CustomerPersonalizationProfile.objects.select_for_update().filter(customer=customer)
+    queryset = queryset.annotate(**annotations)
+    profile = queryset.first()
     if profile is None:
         profile_get_or_create(customer=customer)
-        profile = CustomerPersonalizationProfile.objects.select_for_update().get(customer=customer)
+        profile = queryset.get()
     return profile
+
+
+def _session_count() -> Expression:
+    """The customer's recommendation sessions so far, as an annotation of its profile row."""
+    sessions = (
+        RecommendationSession.objects.filter(customer=OuterRef("customer"))
+        .order_by()
+        .values("customer")
+        .annotate(n=Count("pk"))
+        .values("n")
+    )
+    return Coalesce(Subquery(sessions), 0)
 
 
 def profile_view(profile: CustomerPersonalizationProfile, *, now: datetime | None = None) -> ProfileView:
@@ -195,8 +212,6 @@ def _validate_choice(session: RecommendationSession, shown_ids: list[int], choic
         raise DomainError(
             "A manufacturer cannot be both chosen and rejected.", field="choice_data.rejected_manufacturer_ids"
         )
-    if Interaction.objects.filter(session=session, chosen_manufacturer_id__isnull=False).exists():
-        raise DomainError("A choice was already recorded for this session.", field="session_id")
     return chosen_id, position
 
 
@@ -211,8 +226,16 @@ def profile_apply_feedback(
 ) -> FeedbackResult:
     """Record a feedback event and learn from it. A repeated event id changes nothing; a rejected event
     leaves the profile as it was (everything is checked before anything is written)."""
-    profile = profile_lock(customer=customer)
-    existing = Interaction.objects.filter(customer=customer, event_id=event_id).first()
+    profile = profile_lock(customer=customer, **({"session_count": _session_count()} if choice_data else {}))
+    # After the lock, in a statement of their own (so that they see what a concurrent event committed while
+    # this one waited for the lock), one read for both checks: a repeat of this event, and a choice already
+    # recorded on this session.
+    earlier = list(
+        Interaction.objects.filter(
+            Q(customer=customer, event_id=event_id) | Q(session=session, chosen_manufacturer_id__isnull=False)
+        )
+    )
+    existing = next((i for i in earlier if i.customer_id == customer.pk and i.event_id == event_id), None)
     if existing is not None:
         if existing.session_id != session.pk:
             raise DomainError("This event id was used for another session.", field="event_id")
@@ -227,13 +250,16 @@ def profile_apply_feedback(
             f"Manufacturers {unseen} were not shown in this session.", field="interaction_data.viewed_manufacturer_ids"
         )
     chosen = _validate_choice(session, shown_ids, choice_data) if choice_data else None
+    if chosen is not None and any(i.session_id == session.pk and i.chosen_manufacturer_id is not None for i in earlier):
+        raise DomainError("A choice was already recorded for this session.", field="session_id")
 
     now = timezone.now()
     summary: dict = {"weights_before": dict(profile.personal_weights)}
     learn_from_interaction(profile, interaction_data, now)
     if chosen is not None:
-        sessions = RecommendationSession.objects.filter(customer=customer).count()
-        summary.update(learn_from_choice(profile, session, options, chosen[1], choice_data or {}, now, sessions))
+        summary.update(
+            learn_from_choice(profile, session, options, chosen[1], choice_data or {}, now, profile.session_count)
+        )
     profile.save()
     interaction = Interaction.objects.create(
         customer=customer,
