@@ -186,6 +186,21 @@ def model_train(*, model: PredictiveModel, seed: int = 0, now: datetime | None =
     return _champion_decide(model, orders=orders, customers=customers, now_day=day_of(now))
 
 
+def drift_reference(result: T.TrainingResult) -> dict[str, Any]:
+    """The decile profile drift checks compare live rows with: the features with no missing value among the
+    result's reference rows, and the model's output on those rows (no scores for the segment classes)."""
+    reference = pd.DataFrame(result.reference_features, columns=list(result.feature_names))
+    complete = [name for name in reference.columns if reference[name].notna().all()]
+    scores = (  # the distribution live scores are held against
+        None
+        if result.model_type == "segment"
+        else np.asarray(T.predict(result.model_type, result.estimator, result.reference_features), dtype=float)
+    )
+    return drift.reference_profile(
+        {name: reference[name].to_numpy(dtype=float) for name in complete}, reference_scores=scores
+    )
+
+
 def _train_classifier_or_regressor(
     model_type: str, orders: pd.DataFrame, customers: pd.DataFrame, *, now_day: float, seed: int
 ) -> dict[str, Any]:
@@ -205,13 +220,6 @@ def _train_classifier_or_regressor(
         gap=GAP_DAYS[model_type],
     )
     artifact = artifacts.artifact_dump(result.estimator)
-    reference = pd.DataFrame(result.reference_features, columns=list(result.feature_names))
-    complete = [name for name in reference.columns if reference[name].notna().all()]
-    scores = (  # the model's output on the same reference rows: the distribution live scores are held against
-        None
-        if model_type == "segment"
-        else np.asarray(T.predict(model_type, result.estimator, result.reference_features), dtype=float)
-    )
     return {
         "feature_set": list(result.feature_names),
         "hyperparameters": _json(result.hyperparameters),
@@ -223,11 +231,7 @@ def _train_classifier_or_regressor(
         ),
         "validation_results": _json({**result.validation, "notes": list(result.notes)}),
         "feature_importance": _json(result.feature_importance),
-        "drift_reference": _json(
-            drift.reference_profile(
-                {name: reference[name].to_numpy(dtype=float) for name in complete}, reference_scores=scores
-            )
-        ),
+        "drift_reference": _json(drift_reference(result)),
         "artifact": artifact.data,
         "artifact_sha256": artifact.sha256,
         "library_versions": artifact.versions,
