@@ -25,6 +25,12 @@ def periodic_task_specs() -> list[PeriodicTaskSpec]:
             description="Proves that beat and a worker are alive (read by /healthz).",
         ),
         PeriodicTaskSpec(
+            name="expired API tokens",
+            task="core.tasks.expired_tokens_delete_task",
+            every_seconds=settings.EXPIRED_TOKENS_DELETE_SECONDS,
+            description="Delete the API tokens that have expired (a request checks only its own).",
+        ),
+        PeriodicTaskSpec(
             name="segment preferences",
             task="personalization.tasks.segment_preferences_recompute_task",
             every_seconds=settings.SEGMENT_PREFERENCES_SECONDS,

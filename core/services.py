@@ -1,7 +1,17 @@
+from datetime import datetime
+
 from django.contrib.auth.models import Group, Permission
 from django.utils import timezone
+from knox.models import AuthToken
 
 from core.models import Heartbeat
+
+
+def expired_tokens_delete(*, now: datetime | None = None) -> int:
+    """Delete the API tokens that have expired (each request refuses its own expired token, see
+    `core.api.authentication`); returns how many were deleted."""
+    deleted, _ = AuthToken.objects.filter(expiry__lt=now or timezone.now()).delete()
+    return deleted
 
 
 def heartbeat_record(*, name: str) -> Heartbeat:

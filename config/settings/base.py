@@ -104,7 +104,7 @@ DATA_UPLOAD_MAX_MEMORY_SIZE = env.int("DJANGO_MAX_BODY_BYTES", default=256 * 102
 
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": [
-        "knox.auth.TokenAuthentication",
+        "core.api.authentication.TokenAuthentication",
         "rest_framework.authentication.SessionAuthentication",
     ],
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
@@ -202,6 +202,9 @@ CHURN_ALERT_THRESHOLD = env.float("CHURN_ALERT_THRESHOLD", default=0.5)
 # Serving: how often a process re-checks which model versions are deployed and whether a customer's rows
 # changed (the estimators and each customer's own part are kept in the process in between).
 PREDICTION_CACHE_CHECK_SECONDS = env.float("PREDICTION_CACHE_CHECK_SECONDS", default=5.0)
+
+# How often beat deletes expired API tokens (a request checks only its own token).
+EXPIRED_TOKENS_DELETE_SECONDS = env.int("EXPIRED_TOKENS_DELETE_SECONDS", default=24 * 60 * 60)
 
 # How often Celery beat proves it and a worker are alive; /healthz reports a stale heartbeat.
 CELERY_HEARTBEAT_SECONDS = env.int("CELERY_HEARTBEAT_SECONDS", default=60)

@@ -211,3 +211,44 @@ def test_logout_without_a_token_is_401(anonymous_client):
 
     assert response.status_code == 401
     assert response.json() == {"message": "Authentication credentials were not provided.", "extra": {}}
+
+
+@pytest.mark.django_db
+def test_an_expired_token_is_refused_and_deleted(db):
+    user = UserFactory()
+    expired, token = AuthToken.objects.create(user, expiry=timedelta(seconds=-1))
+
+    response = client_with(token).get(ME_URL)
+
+    assert response.status_code == 401
+    assert response.json()["message"] == "Invalid token."
+    assert not AuthToken.objects.filter(pk=expired.pk).exists()
+
+
+@pytest.mark.django_db
+def test_a_request_reads_only_its_own_token(db, django_assert_num_queries):
+    """knox would read all of the user's tokens on every request to sweep the expired ones; beat does that."""
+    user = UserFactory()
+    AuthToken.objects.create(user, expiry=timedelta(seconds=-1))
+    _, token = AuthToken.objects.create(user)
+    client = client_with(token)
+
+    with django_assert_num_queries(1) as captured:  # the token with its user; /auth/me reads nothing more
+        response = client.get(ME_URL)
+
+    assert response.status_code == 200
+    assert "knox_authtoken" in captured.captured_queries[0]["sql"]
+    assert AuthToken.objects.filter(user=user).count() == 2  # the other, expired token waits for beat
+
+
+@pytest.mark.django_db
+def test_beat_deletes_the_expired_tokens_of_everyone(db):
+    from core.tasks import expired_tokens_delete_task
+
+    first, second = UserFactory(), UserFactory()
+    AuthToken.objects.create(first, expiry=timedelta(seconds=-1))
+    AuthToken.objects.create(second, expiry=timedelta(seconds=-60))
+    live, _ = AuthToken.objects.create(second)
+
+    assert expired_tokens_delete_task.apply().get() == 2
+    assert list(AuthToken.objects.values_list("pk", flat=True)) == [live.pk]
