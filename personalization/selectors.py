@@ -10,6 +10,7 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 
 import numpy as np
+from django.contrib.auth.base_user import AbstractBaseUser
 from django.db.models import Count, DurationField, Exists, ExpressionWrapper, F, OuterRef, Q, QuerySet, Subquery, Sum
 from django.utils import timezone
 
@@ -121,7 +122,9 @@ def profile_personal_get(
 # --- insight figures ---------------------------------------------------------------------------------------
 
 
-def session_get(*, session_id, customer: CustomerAccount | None = None, user=None) -> RecommendationSession | None:
+def session_get(
+    *, session_id, customer: CustomerAccount | None = None, user: AbstractBaseUser | None = None
+) -> RecommendationSession | None:
     """A session by id (only among `customer`'s own, or the own of `user`'s customer account, when given),
     with its customer."""
     queryset = RecommendationSession.objects.select_related("customer")

@@ -331,7 +331,7 @@ def train_model(
     # The drift reference is the latest data the model was measured on: the holdout's latest rows. A sample of
     # all the training rows would hold the marketplace's early days, when every customer had little history:
     # on a stationary simulated marketplace that alone scored 0.15-0.19 (an alert) 30 to 60 days after
-    # training, against 0.01 with the holdout (tests/predictions/test_drift_reference.py).
+    # training, against 0.01-0.04 with the holdout (tests/predictions/test_drift_reference.py).
     reference = holdout_rows[-reference_rows:]
 
     return TrainingResult(
