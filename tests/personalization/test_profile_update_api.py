@@ -955,3 +955,31 @@ def test_sixteen_concurrent_choices_on_sixteen_sessions_all_apply(catalog):
     assert [snapshot["version"] for snapshot in profile["preference_evolution"]] == list(range(1, 17))
     assert profile["behavior_patterns"]["manufacturers"][str(catalog["fast"].id)]["chosen"] == 16
     assert Interaction.objects.filter(chosen_manufacturer_id=catalog["fast"].id).count() == 16
+
+
+@pytest.mark.postgres
+@pytest.mark.django_db(transaction=True)
+def test_eight_concurrent_choices_on_one_session_apply_once(catalog):
+    """Different events, one session: the check for a recorded choice runs after the profile's lock, in a
+    statement of its own, so every waiter sees the choice the first one committed."""
+    customer = CustomerAccountFactory()
+    client = token_client(customer.user)
+    shown = recommend(client)
+
+    def post(n):
+        def call():
+            response = choose(token_client(customer.user), shown, catalog["cheap"].id, f"evt-{n}")
+            return response.status_code, response.json()
+
+        return call
+
+    results = run_concurrently([post(n) for n in range(8)])
+
+    assert not [r for r in results if isinstance(r, Exception)], results
+    assert sorted(status for status, _ in results) == [200] + [400] * 7, results
+    refused = [body for status, body in results if status == 400]
+    assert {body["message"] for body in refused} == {"A choice was already recorded for this session."}
+    profile = profile_row(customer)
+    assert profile["total_choices"] == 1
+    assert profile["weights_version"] == 1
+    assert Interaction.objects.count() == 1
