@@ -122,6 +122,20 @@ def profile_personal_get(
 # --- insight figures ---------------------------------------------------------------------------------------
 
 
+def customer_with_profile_get(
+    *, user: AbstractBaseUser
+) -> tuple[CustomerAccount | None, CustomerPersonalizationProfile | None]:
+    """`user`'s customer account and its personalization profile (None before its first recommendation),
+    read in one query: the recommendation endpoint's first read."""
+    customer = CustomerAccount.objects.select_related("personalization_profile").filter(user=user).first()
+    if customer is None:
+        return None, None
+    try:
+        return customer, customer.personalization_profile
+    except CustomerPersonalizationProfile.DoesNotExist:
+        return customer, None
+
+
 def session_get(
     *, session_id, customer: CustomerAccount | None = None, user: AbstractBaseUser | None = None
 ) -> RecommendationSession | None:

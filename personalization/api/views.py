@@ -18,7 +18,7 @@ from personalization.api.serializers import (
     recommendation_response_data,
 )
 from personalization.models import RecommendationSession
-from personalization.selectors import session_get
+from personalization.selectors import customer_with_profile_get, session_get
 from personalization.services import (
     Preferences,
     customer_order_get,
@@ -44,7 +44,7 @@ class PersonalizedRecommendationsApi(APIView):
         },
     )
     def post(self, request: Request) -> Response:
-        customer = customer_account_get(user=request.user)
+        customer, profile = customer_with_profile_get(user=request.user)
         if customer is None:
             raise PermissionDenied("Only customer accounts receive recommendations.")
         data = RecommendationRequestSerializer(data=request.data)
@@ -71,6 +71,7 @@ class PersonalizedRecommendationsApi(APIView):
             optimization_goal=params["optimization_goal"],
             limit=params["limit"],
             use_ab_testing=params["use_ab_testing"],
+            profile=profile,
         )
         return Response(recommendation_response_data(result))
 

@@ -154,13 +154,16 @@ def recommendation_create(
     limit: int = 10,
     use_ab_testing: bool = True,
     exploration_seed: int | None = None,
+    profile: CustomerPersonalizationProfile | None = None,
 ) -> RecommendationResult:
     """Rank for this order and log the decision. The exploration is seeded by `exploration_seed`, by default
     drawn from the session id; the seed is logged, so any list can be replayed. The decision-log row is the
     only write of a request outside an experiment (one INSERT, no transaction around it: each round trip
-    counts); with a variant, the row and the exposure are written in one transaction."""
+    counts); with a variant, the row and the exposure are written in one transaction. `profile` is the
+    customer's, when the caller has just read it (else it is read, or created, here)."""
     catalog = catalog_get()
-    profile = profile_get_or_create(customer=customer)
+    if profile is None or profile.customer_id != customer.pk:
+        profile = profile_get_or_create(customer=customer)
     view = profile_view(profile)
     classification = policy.classify(view)
     state = state_from_json(profile.preference_state)

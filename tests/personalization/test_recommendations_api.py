@@ -122,6 +122,25 @@ def test_recommendations_rank_capable_manufacturers_and_explain_each(api_client)
 
 
 @pytest.mark.django_db
+def test_a_recommendation_reads_the_customer_with_its_profile_in_one_query(
+    api_client, django_assert_num_queries, settings
+):
+    """The hot path: the token with its user, the customer with its profile, the decision-log INSERT (the
+    catalog is the process's copy)."""
+    settings.CATALOG_VERSION_CHECK_SECONDS = 60.0
+    ManufacturerFactory()
+    body = {"order_context": ORDER_CONTEXT, "optimization_goal": "quality"}
+    assert api_client.post(URL, body, format="json").status_code == 200  # creates the profile
+
+    with django_assert_num_queries(3) as captured:
+        response = api_client.post(URL, body, format="json")
+
+    assert response.status_code == 200, response.json()
+    assert "personalization_customerpersonalizationprofile" in captured.captured_queries[1]["sql"]
+    assert RecommendationSession.objects.count() == 2
+
+
+@pytest.mark.django_db
 def test_response_has_every_documented_field_with_all_six_factors(api_client, varied_catalog):
     response = recommend(api_client, {"order_context": ORDER_CONTEXT})
 
