@@ -76,10 +76,9 @@ class PersonalizedRecommendationsApi(APIView):
         return Response(recommendation_response_data(result))
 
 
-def _session_or_404(session_id, *, customer=None) -> RecommendationSession:
-    """The session (the caller's own, when `customer` is given): an unknown id and another customer's
-    session are the same 404."""
-    session = session_get(session_id=session_id, customer=customer)
+def _session_or_404(session_id) -> RecommendationSession:
+    """The session by id, or a 404."""
+    session = session_get(session_id=session_id)
     if session is None:
         raise NotFound("No such session.")
     return session
