@@ -91,7 +91,6 @@ class TrainingResult:
     holdout_labels: np.ndarray
     holdout_predictions: np.ndarray  # P(positive), the predicted score, or the predicted class
     reference_features: np.ndarray  # the latest `reference_rows` holdout rows (drift's reference)
-    reference_predictions: np.ndarray  # the model's output on the holdout (scores' reference distribution)
     classes: tuple = ()
     seed: int = 0
     notes: tuple[str, ...] = field(default=())
@@ -361,7 +360,6 @@ def train_model(
         holdout_labels=y[holdout],
         holdout_predictions=np.asarray(output),
         reference_features=X[reference],
-        reference_predictions=np.asarray(output),
         classes=tuple(str(c) for c in getattr(estimator, "classes_", ())),
         seed=seed,
         notes=(scheme,),
