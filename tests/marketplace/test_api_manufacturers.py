@@ -414,6 +414,8 @@ def test_staff_create_names_each_missing_required_field(staff_client):
         ({"monthly_capacity": 0}, "monthly_capacity"),
         ({"min_order_value": "-1"}, "min_order_value"),
         ({"is_deleted": False}, "is_deleted"),
+        ({"name": 2.5}, "name"),  # DRF's CharField would store "2.5"
+        ({"country": True}, "country"),
     ],
 )
 def test_staff_create_refuses_bad_input_naming_the_field(staff_client, overrides, field):
