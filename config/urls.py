@@ -15,3 +15,6 @@ urlpatterns = [
     path("api/v1/advanced-personalization/", include("experiments.api.urls")),
     path("api/v1/advanced-personalization/", include("predictions.api.urls")),
 ]
+
+handler404 = "core.views.not_found"
+handler500 = "core.views.server_error"

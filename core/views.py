@@ -1,4 +1,5 @@
 from django.http import JsonResponse
+from django.views import defaults
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET
 
@@ -16,3 +17,21 @@ def healthz(request):
         "components": {c.name: {"ok": c.ok, "detail": c.detail} for c in components},
     }
     return JsonResponse(body, status=200 if healthy else 503)
+
+
+def _is_api(request) -> bool:
+    return request.path.startswith("/api/")
+
+
+def not_found(request, exception):
+    """handler404: under /api/ the API's error shape in JSON, elsewhere Django's page."""
+    if _is_api(request):
+        return JsonResponse({"message": "Not found.", "extra": {}}, status=404)
+    return defaults.page_not_found(request, exception)
+
+
+def server_error(request):
+    """handler500: under /api/ the API's error shape in JSON, elsewhere Django's page."""
+    if _is_api(request):
+        return JsonResponse({"message": "Server error.", "extra": {}}, status=500)
+    return defaults.server_error(request)

@@ -120,6 +120,8 @@ REST_FRAMEWORK = {
         "rest_framework.renderers.JSONRenderer",
         "rest_framework.renderers.BrowsableAPIRenderer",
     ],
+    "DEFAULT_PARSER_CLASSES": ["rest_framework.parsers.JSONParser"],  # a JSON API: no form or multipart bodies
+    "URL_FORMAT_OVERRIDE": None,  # the format follows the Accept header, not a ?format= parameter
     "TEST_REQUEST_DEFAULT_FORMAT": "json",
 }
 
@@ -154,6 +156,10 @@ SPECTACULAR_SETTINGS = {
         "ExperimentStatusEnum": "experiments.models.ExperimentStatus",
         "OrderStatusEnum": "marketplace.models.OrderStatus",
     },
+    "POSTPROCESSING_HOOKS": [
+        "drf_spectacular.hooks.postprocess_schema_enums",
+        "core.api.schema.document_common_responses",
+    ],
 }
 
 # Celery: JSON only, bounded run time, late acks for idempotent tasks only (set per task).

@@ -78,11 +78,10 @@ class ManufacturerInputSerializer(StrictSerializer):
 
 
 class ListQuerySerializer(StrictSerializer):
-    """Query parameters every list accepts: the page, and DRF's renderer choice."""
+    """Query parameters every list accepts: the page."""
 
     page = serializers.IntegerField(min_value=1, required=False)
     page_size = serializers.IntegerField(min_value=1, max_value=100, required=False)
-    format = serializers.ChoiceField(choices=["json", "api"], required=False)
 
 
 class ManufacturerFilterSerializer(ListQuerySerializer):

@@ -120,7 +120,6 @@ class InsightsQuerySerializer(StrictSerializer):
     days = serializers.IntegerField(
         min_value=1, max_value=365, default=90, help_text="The period: sessions created in the last `days` days"
     )
-    format = serializers.ChoiceField(choices=["json", "api"], required=False)
 
 
 class IntervalSerializer(serializers.Serializer):

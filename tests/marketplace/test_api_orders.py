@@ -2,6 +2,7 @@ import pytest
 from django.utils import timezone
 
 from marketplace.models import Order, OrderStatus
+from tests.api_helpers import assert_field_error
 from tests.conftest import token_client
 from tests.factories import CustomerAccountFactory, OrderFactory, UserFactory
 
@@ -497,7 +498,6 @@ def test_a_boolean_is_not_taken_for_a_number(api_client):
 
 
 @pytest.mark.django_db
-def test_the_format_query_parameter_of_drf_is_accepted(api_client):
-    response = api_client.get(LIST_URL, {"format": "json"})
-
-    assert response.status_code == 200
+def test_the_format_follows_the_accept_header_and_a_format_parameter_is_unknown(api_client):
+    assert api_client.get(LIST_URL, HTTP_ACCEPT="application/json")["Content-Type"] == "application/json"
+    assert_field_error(api_client.get(LIST_URL, {"format": "json"}), "format")
