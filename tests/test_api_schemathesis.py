@@ -23,8 +23,10 @@ from hypothesis import HealthCheck, given, settings
 from knox.models import AuthToken
 from schemathesis import GenerationMode
 from schemathesis.specs.openapi.checks import positive_data_acceptance
+from werkzeug.test import Client as WerkzeugClient
 
-from tests.factories import CustomerAccountFactory, UserFactory
+from tests.api_helpers import ORDER_CONTEXT
+from tests.factories import CustomerAccountFactory, ManufacturerFactory, UserFactory
 
 EXAMPLES = int(os.environ.get("API_FUZZ_EXAMPLES", "25"))
 WSGI = get_wsgi_application()
@@ -79,3 +81,87 @@ def test_requests_the_document_allows_get_documented_answers(label, role):
 @pytest.mark.parametrize("label", TAKES_INPUT)
 def test_requests_the_document_forbids_are_refused_with_a_documented_4xx(label, role):
     conforms(label, role, GenerationMode.NEGATIVE)
+
+
+# --- the successes of the main flows ------------------------------------------------------------------------
+# Random requests rarely succeed where success needs a catalog, a session or an experiment; these do, and
+# each answer is checked against the document the same way.
+
+PREFIX = "/api/v1/advanced-personalization"
+ORDER = {
+    **{key: value for key, value in ORDER_CONTEXT.items() if key != "region"},
+    "delivery_region": ORDER_CONTEXT["region"],
+}
+EXPERIMENT = {
+    "name": "quality first",
+    "variants": [
+        {"key": "control", "weight": 0.5, "is_control": True, "config": {"strategy": "balanced"}},
+        {"key": "quality", "weight": 0.5, "config": {"strategy": "quality_focused"}},
+    ],
+}
+
+
+class DocumentedClient:
+    """A WSGI client whose every answer must match the operation's document (status, headers, body)."""
+
+    def __init__(self, user) -> None:
+        _, self.token = AuthToken.objects.create(user)
+        self.client = WerkzeugClient(WSGI)
+
+    def call(self, method: str, template: str, status: int, body=None, **path) -> dict:
+        response = self.client.open(
+            template.format(**path), method=method, json=body, headers={"Authorization": f"Token {self.token}"}
+        )
+        assert response.status_code == status, response.get_data(as_text=True)
+        OPERATIONS[f"{method} {template}"].validate_response(response)
+        return response.get_json() if response.data else {}
+
+
+@pytest.mark.django_db
+def test_the_main_flows_answer_as_documented():
+    for index in range(8):
+        ManufacturerFactory(quality_score=0.5 + index / 20)
+    customer = DocumentedClient(CustomerAccountFactory().user)
+    staff = DocumentedClient(UserFactory(is_staff=True))
+
+    customer.call("GET", "/api/v1/auth/me", 200)
+    customer.call("GET", "/api/v1/manufacturers", 200)
+    order = customer.call("POST", "/api/v1/orders", 201, ORDER)
+    customer.call("GET", "/api/v1/orders", 200)
+    customer.call("GET", "/api/v1/orders/{order_id}", 200, order_id=order["id"])
+    shown = customer.call("POST", f"{PREFIX}/recommendations/personalized", 200, {"order_id": order["id"]})
+    chosen = shown["recommendations"][1]["manufacturer"]["id"]
+    feedback = {
+        "event_id": "choice-1",
+        "session_id": shown["session_id"],
+        "interaction_data": {"viewed_manufacturer_ids": [chosen], "time_to_decision_seconds": 120},
+        "choice_data": {"chosen_manufacturer_id": chosen, "chosen_rank": 2, "feedback": "clear quote"},
+    }
+    customer.call("POST", f"{PREFIX}/profile/update", 200, feedback)
+    outcome = {
+        "event_id": "outcome-1",
+        "session_id": shown["session_id"],
+        "manufacturer_id": chosen,
+        "converted": True,
+        "contract_value": "9000.00",
+        "satisfaction": 5,
+        "delivered_on_time": True,
+    }
+    staff.call("POST", f"{PREFIX}/outcomes", 200, outcome)
+    customer.call("GET", f"{PREFIX}/profile/personal", 200)
+    customer.call("GET", f"{PREFIX}/insights", 200)
+    staff.call("GET", f"{PREFIX}/insights", 200)
+    customer.call("POST", f"{PREFIX}/predictions", 200, {"order_context": ORDER_CONTEXT})
+    staff.call("GET", f"{PREFIX}/models/performance", 200)
+
+    staff.call("GET", "/api/v1/manufacturers/{manufacturer_id}", 200, manufacturer_id=chosen)
+    staff.call("PATCH", "/api/v1/manufacturers/{manufacturer_id}", 200, {"quality_score": 0.9}, manufacturer_id=chosen)
+    staff.call("POST", "/api/v1/orders/{order_id}/status", 200, {"status": "matched"}, order_id=order["id"])
+
+    experiment = staff.call("POST", f"{PREFIX}/experiments", 201, EXPERIMENT)
+    staff.call("POST", f"{PREFIX}/experiments/{{experiment_id}}/start", 200, {}, experiment_id=experiment["id"])
+    staff.call("GET", f"{PREFIX}/experiments/active", 200)
+    staff.call("GET", f"{PREFIX}/experiments/{{experiment_id}}/results", 200, experiment_id=experiment["id"])
+    staff.call("POST", f"{PREFIX}/experiments/{{experiment_id}}/stop", 200, {}, experiment_id=experiment["id"])
+    staff.call("DELETE", "/api/v1/manufacturers/{manufacturer_id}", 204, manufacturer_id=chosen)
+    customer.call("POST", "/api/v1/auth/logout", 204)
