@@ -32,6 +32,19 @@ def page(monkeypatch, live_server):
         yield context.new_page()
         browser.close()
     os.environ.pop("DJANGO_ALLOW_ASYNC_UNSAFE", None)
+    _close_request_threads_connections()
+
+
+def _close_request_threads_connections() -> None:
+    """A request thread of the live server can still hold its connection when the browser is gone (the
+    last keep-alive request), and then the test database cannot be dropped at the end of the run."""
+    connection = connections["default"]
+    if connection.vendor == "postgresql":
+        with connection.cursor() as cursor:
+            cursor.execute(
+                "SELECT pg_terminate_backend(pid) FROM pg_stat_activity"
+                " WHERE datname = current_database() AND pid <> pg_backend_pid()"
+            )
 
 
 def test_a_product_manager_creates_starts_and_reads_an_experiment(page, live_server):
