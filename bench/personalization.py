@@ -25,7 +25,7 @@ from marketplace.simulation import WorldConfig, build_world, draw_order, simulat
 from marketplace.truth.closed_loop import ORACLE, PERSONALIZED, SEGMENT, loaded_world, run_closed_loop
 from marketplace.truth.loading import world_delete, world_load
 from marketplace.truth.models import SimulatedWorld
-from marketplace.truth.recovery_ceiling import ceiling_cosines
+from marketplace.truth.recovery_ceiling import ceiling_cosines, true_prior_cosines
 from personalization.services import recommendation_create, segment_preferences_recompute
 from personalization.services.profiles import profile_apply_feedback
 from tests.factories import CustomerAccountFactory
@@ -69,6 +69,11 @@ def _learning(report: Report) -> None:
         }
         for walk in (True, False)
     }
+    from_true_prior = {
+        n: round(float(np.median(v)), 3)
+        for n, v in true_prior_cosines(world, results[PERSONALIZED].lists, at=(1, 10, 25, 50)).items()
+        if v
+    }
     personal, segment, oracle = results[PERSONALIZED], results[SEGMENT], results[ORACLE]
     lift = personal.expected_conversion_rate / segment.expected_conversion_rate
     share = personal.expected_conversion_rate / oracle.expected_conversion_rate
@@ -95,6 +100,9 @@ def _learning(report: Report) -> None:
             "Bayes ceiling on the same lists after 1 / 10 / 25 choices (with / without walk-aways)": " ; ".join(
                 " / ".join(str(ceiling[walk][n]) for n in (1, 10, 25)) for walk in (True, False)
             ),
+            "the engine's learner from the true population's prior, same lists, 1 / 10 / 25 / 50": " / ".join(
+                str(from_true_prior.get(n, "-")) for n in (1, 10, 25, 50)
+            ),
             "closed loop seconds (three policies)": round(seconds, 1),
         },
         goals={
@@ -106,7 +114,9 @@ def _learning(report: Report) -> None:
         },
         notes="The Bayes ceiling is the posterior mean under the simulator's true population on the lists the "
         "engine showed (marketplace/truth/recovery_ceiling.py, importance sampling with 40,000 draws; past about "
-        "25 choices too few draws carry weight for it to be read).",
+        "25 choices too few draws carry weight for it to be read). The learner from the true prior replays the same "
+        "choices through learning.choice_update from the true mean and spread of the segment's log weights and the "
+        "true position bias: the gap from it to the engine's figure is the prior's, to the ceiling the learner's.",
     )
 
 

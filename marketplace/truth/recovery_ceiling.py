@@ -8,6 +8,9 @@ segment; each draw is weighted by the likelihood of what the customer did with e
 posterior mean of the weights after its n-th choice is compared with its true weights. This is the oracle
 of the personalization issue's recovery bar: a learner that reaches it uses all the information there is.
 Walk-aways are evidence too (`use_walk_aways`); without them the ceiling is that of choices alone.
+
+`true_prior_cosines` runs the engine's own learner from the true population's prior on the same lists: the
+recovery a perfectly fitted segment prior would give, between the engine's figure and the ceiling.
 """
 
 from __future__ import annotations
@@ -31,6 +34,7 @@ from marketplace.simulation import (
     World,
 )
 from marketplace.vocabulary import FACTORS, REGIONS
+from personalization import learning
 
 
 @dataclass(frozen=True)
@@ -93,4 +97,39 @@ def ceiling_cosines(
                 mean = (posterior / posterior.sum()) @ weights
                 truth = customer.weights
                 out[choices].append(float(mean @ truth / (np.linalg.norm(mean) * np.linalg.norm(truth))))
+    return out
+
+
+def true_prior_cosines(
+    world: World,
+    lists: dict[int, Sequence[ShownList]],
+    *,
+    at: tuple[int, ...],
+    draws: int = 100_000,
+    seed: int = 0,
+) -> dict[int, list[float]]:
+    """Per n in `at`, the cosine to the true weights after each customer's n-th choice of the engine's own
+    online learner (`learning.choice_update` from the choices, as the engine learns) started from the true
+    population's prior instead of the fitted one: the mean and spread of the log factor weights and of the
+    region effects of the customer's segment (from `draws` draws of the population), and the true position
+    bias. Against the engine's figure it separates what the learner loses from what the fitted prior loses."""
+    rng = np.random.default_rng(seed)
+    priors: dict[str, learning.PreferenceState] = {}
+    out: dict[int, list[float]] = {n: [] for n in at}
+    for index, shown in lists.items():
+        customer = world.customers[index]
+        if customer.segment not in priors:
+            weights, scale, affinity, _ = _population(rng, customer.segment, world.config.heterogeneity, draws)
+            z = np.hstack([np.log(scale[:, None] * weights), scale[:, None] * affinity])
+            priors[customer.segment] = learning.prior_state(z.mean(axis=0), z.std(axis=0))
+        state, choices = priors[customer.segment], 0
+        for item in shown:
+            if item.chosen is None:
+                continue
+            options = learning.option_matrix(item.features, item.regions)
+            offsets = learning.position_offsets(len(options), POSITION_BIAS)
+            state = learning.choice_update(state, options, item.chosen, offsets=offsets).state
+            choices += 1
+            if choices in out:
+                out[choices].append(learning.cosine(learning.effective_weights(state), customer.weights))
     return out

@@ -4,7 +4,7 @@ import numpy as np
 
 from marketplace import scoring
 from marketplace.simulation import WorldConfig, build_world, draw_order, respond
-from marketplace.truth.recovery_ceiling import ShownList, ceiling_cosines
+from marketplace.truth.recovery_ceiling import ShownList, ceiling_cosines, true_prior_cosines
 
 
 def lists_of(world, customers: range, orders: int, seed: int) -> dict[int, list[ShownList]]:
@@ -46,3 +46,15 @@ def test_customers_with_fewer_choices_are_left_out():
     ceiling = ceiling_cosines(world, lists, at=(10,), draws=500)
 
     assert ceiling == {10: []}
+
+
+def test_the_engines_learner_from_the_true_prior_learns_and_stays_below_the_ceiling():
+    world = build_world(WorldConfig(n_manufacturers=200, n_customers=30, days=1, seed=4))
+    lists = lists_of(world, range(30), orders=40, seed=1)
+
+    learner = true_prior_cosines(world, lists, at=(1, 10), draws=20_000, seed=2)
+    ceiling = ceiling_cosines(world, lists, at=(1, 10), draws=8_000, seed=2, use_walk_aways=False)
+
+    assert len(learner[10]) == len(ceiling[10]) >= 15
+    assert np.median(learner[10]) > np.median(learner[1]) + 0.03
+    assert np.median(learner[10]) <= np.median(ceiling[10]) + 0.01  # the posterior mean is the best there is
