@@ -3,6 +3,7 @@ from django.views import defaults
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET
 
+from core.api.exception_handler import error_body
 from core.health import system_status
 
 
@@ -26,12 +27,12 @@ def _is_api(request) -> bool:
 def not_found(request, exception):
     """handler404: under /api/ the API's error shape in JSON, elsewhere Django's page."""
     if _is_api(request):
-        return JsonResponse({"message": "Not found.", "extra": {}}, status=404)
+        return JsonResponse(error_body("Not found."), status=404)
     return defaults.page_not_found(request, exception)
 
 
 def server_error(request):
     """handler500: under /api/ the API's error shape in JSON, elsewhere Django's page."""
     if _is_api(request):
-        return JsonResponse({"message": "Server error.", "extra": {}}, status=500)
+        return JsonResponse(error_body("Server error."), status=500)
     return defaults.server_error(request)

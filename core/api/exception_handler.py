@@ -35,19 +35,19 @@ def flatten_errors(detail: Any, prefix: str = "") -> dict[str, list[str]]:
     return {prefix or "non_field_errors": [str(detail)]}
 
 
-def _body(message: str, extra: dict[str, Any] | None = None) -> dict[str, Any]:
+def error_body(message: str, extra: dict[str, Any] | None = None) -> dict[str, Any]:
     return {"message": message, "extra": extra or {}}
 
 
 def api_exception_handler(exc: Exception, context: dict[str, Any]) -> Response | None:
     if isinstance(exc, DomainError):
-        return Response(_body(exc.message, exc.extra), status=exc.status_code)
+        return Response(error_body(exc.message, exc.extra), status=exc.status_code)
     if isinstance(exc, DjangoValidationError):
         detail = exc.message_dict if hasattr(exc, "error_dict") else {"non_field_errors": exc.messages}
         fields = flatten_errors({("non_field_errors" if k == "__all__" else k): v for k, v in detail.items()})
-        return Response(_body(_first_message(fields), {"fields": fields}), status=status.HTTP_400_BAD_REQUEST)
+        return Response(error_body(_first_message(fields), {"fields": fields}), status=status.HTTP_400_BAD_REQUEST)
     if isinstance(exc, RequestDataTooBig):
-        return Response(_body("Request body too large."), status=status.HTTP_400_BAD_REQUEST)
+        return Response(error_body("Request body too large."), status=status.HTTP_400_BAD_REQUEST)
     if isinstance(exc, Http404):
         exc = exceptions.NotFound()
     elif isinstance(exc, PermissionDenied):
@@ -58,10 +58,10 @@ def api_exception_handler(exc: Exception, context: dict[str, Any]) -> Response |
         return None  # a real server error: Django's 500 handling and logging take over
     if isinstance(exc, exceptions.ValidationError):
         fields = flatten_errors(exc.detail)
-        response.data = _body(_first_message(fields), {"fields": fields})
+        response.data = error_body(_first_message(fields), {"fields": fields})
     else:
         detail = exc.detail if isinstance(exc, exceptions.APIException) else str(exc)
-        response.data = _body(str(detail))
+        response.data = error_body(str(detail))
     return response
 
 
