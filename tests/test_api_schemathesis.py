@@ -8,7 +8,7 @@ out: the document cannot say that a session must exist or that 2 variants' weigh
 
 The requests go through the real WSGI stack (middleware, authentication, throttling off), against
 PostgreSQL when DATABASE_URL points there. `API_FUZZ_EXAMPLES` sets the examples per operation (default 25;
-a deeper local run: 400).
+a deeper local run: 300).
 """
 
 import os
@@ -88,7 +88,7 @@ def test_requests_the_document_forbids_are_refused_with_a_documented_4xx(label, 
 # each answer is checked against the document the same way.
 
 PREFIX = "/api/v1/advanced-personalization"
-ORDER = {
+ORDER_BODY = {  # POST /orders takes the delivery region as delivery_region
     **{key: value for key, value in ORDER_CONTEXT.items() if key != "region"},
     "delivery_region": ORDER_CONTEXT["region"],
 }
@@ -126,7 +126,7 @@ def test_the_main_flows_answer_as_documented():
 
     customer.call("GET", "/api/v1/auth/me", 200)
     customer.call("GET", "/api/v1/manufacturers", 200)
-    order = customer.call("POST", "/api/v1/orders", 201, ORDER)
+    order = customer.call("POST", "/api/v1/orders", 201, ORDER_BODY)
     customer.call("GET", "/api/v1/orders", 200)
     customer.call("GET", "/api/v1/orders/{order_id}", 200, order_id=order["id"])
     shown = customer.call("POST", f"{PREFIX}/recommendations/personalized", 200, {"order_id": order["id"]})
