@@ -23,6 +23,7 @@ from personalization.models import (
 from personalization.services.profiles import (
     RECENT_RATINGS,
     factor_map,
+    manufacturer_patterns_bound,
     pattern_counts,
     profile_lock,
     running_mean,
@@ -215,6 +216,7 @@ def learn_from_outcome(
             "step_norm": round(update.step_norm, 6),
             "weights_after": profile.personal_weights,
         }
+    manufacturer_patterns_bound(patterns)
     profile.behavior_patterns = patterns
     return summary
 

@@ -32,6 +32,7 @@ DEFAULT_REGION_SD = 3.0
 WEIGHT_FLOOR_SHARE = 0.01  # no factor weight of a prior below this share of their sum
 EVOLUTION_SNAPSHOTS = 30  # the last snapshots kept on the profile (it is rewritten by every update)
 RECENT_RATINGS = 10
+MANUFACTURER_PATTERNS = 200  # manufacturers kept in the behaviour patterns (the profile is rewritten by every update)
 HIGH_VALUE_ORDER = 50_000.0  # the scale of order value at which learning slows (see risk_adjusted_step)
 
 
@@ -178,6 +179,25 @@ def pattern_counts(patterns: dict, group: str, key: str) -> dict:
     return patterns.setdefault(group, {}).setdefault(
         str(key), {"chosen": 0, "rejected": 0, "successes": 0, "failures": 0}
     )
+
+
+def manufacturer_patterns_bound(patterns: dict, limit: int = MANUFACTURER_PATTERNS) -> None:
+    """Keep at most `limit` manufacturers in the behaviour patterns: those with the most outcomes
+    (successes and failures, which the ranking reinforces), then the most chosen, then the most rejected;
+    among equals the most recently added stay. Without a bound every manufacturer a customer ever rejected
+    would stay on the profile, and every update would read and rewrite them all."""
+    records = patterns.get("manufacturers", {})
+    if len(records) <= limit:
+        return
+    order = list(records)
+    recency = {key: i for i, key in enumerate(order)}
+
+    def evidence(key: str) -> tuple[int, int, int, int]:
+        r = records[key]
+        return (r.get("successes", 0) + r.get("failures", 0), r.get("chosen", 0), r.get("rejected", 0), recency[key])
+
+    kept = set(sorted(order, key=evidence)[-limit:])
+    patterns["manufacturers"] = {key: records[key] for key in order if key in kept}
 
 
 def running_mean(mean: float | None, count: int, value: float) -> float:
@@ -355,6 +375,7 @@ def learn_from_choice(
     pattern_counts(patterns, "processes", session.order_context.get("process", "unknown"))["chosen"] += 1
     for rejected in choice_data.get("rejected_manufacturer_ids", ()):
         pattern_counts(patterns, "manufacturers", rejected)["rejected"] += 1
+    manufacturer_patterns_bound(patterns)
     profile.behavior_patterns = patterns
 
     profile.recommendation_acceptance_rate = round(min(profile.total_choices / max(sessions_so_far, 1), 1.0), 6)

@@ -12,7 +12,7 @@ from marketplace.scoring import REGION_INDEX
 from marketplace.vocabulary import FACTORS
 from personalization import learning
 from personalization.models import CustomerPersonalizationProfile, ExplanationPreference, Interaction
-from personalization.services.profiles import risk_adjusted_step
+from personalization.services.profiles import MANUFACTURER_PATTERNS, manufacturer_patterns_bound, risk_adjusted_step
 from tests.api_helpers import ORDER_CONTEXT, assert_domain_error, assert_field_error
 from tests.concurrency import run_concurrently
 from tests.conftest import token_client
@@ -254,6 +254,52 @@ def test_choice_records_behaviour_patterns_of_chosen_and_rejected_manufacturers(
     assert patterns["regions"] == {"east_asia": {**empty, "chosen": 1}}
     assert patterns["processes"] == {"cnc_machining": {**empty, "chosen": 1}}
     assert Interaction.objects.get().choice_data["feedback"] == "Cheap."
+
+
+def test_manufacturer_patterns_bound_keeps_outcomes_then_choices_then_rejections_then_the_newest():
+    records = {
+        "old-rejected": {"rejected": 1},
+        "outcome": {"failures": 1},
+        "chosen-twice": {"chosen": 2},
+        "chosen": {"chosen": 1, "rejected": 5},
+        "rejected-twice": {"rejected": 2},
+        "new-rejected": {"rejected": 1},
+    }
+    patterns = {"manufacturers": dict(records), "views": 3}
+
+    manufacturer_patterns_bound(patterns, limit=4)
+
+    assert list(patterns["manufacturers"]) == ["outcome", "chosen-twice", "chosen", "rejected-twice"]
+    manufacturer_patterns_bound(patterns, limit=5)  # under the limit: unchanged
+    assert len(patterns["manufacturers"]) == 4
+    assert patterns["views"] == 3
+    both = {"manufacturers": {"old-rejected": records["old-rejected"], "new-rejected": records["new-rejected"]}}
+    manufacturer_patterns_bound(both, limit=1)
+    assert list(both["manufacturers"]) == ["new-rejected"]
+
+
+@pytest.mark.django_db
+def test_behaviour_patterns_keep_a_bounded_number_of_manufacturers_those_with_the_most_evidence(
+    api_client, customer, catalog
+):
+    shown = recommend(api_client)
+    empty = {"chosen": 0, "rejected": 0, "successes": 0, "failures": 0}
+    # A full map: one manufacturer that converted, then rejected-only ones from the oldest to the newest.
+    full = {"900000": {**empty, "chosen": 1, "successes": 1}}
+    full |= {str(900001 + i): {**empty, "rejected": 1} for i in range(MANUFACTURER_PATTERNS - 1)}
+    CustomerPersonalizationProfile.objects.filter(customer=customer).update(behavior_patterns={"manufacturers": full})
+    rejected = [catalog["premium"].id, catalog["fast"].id]
+
+    response = choose(api_client, shown, catalog["far"].id, rejected_manufacturer_ids=rejected)
+
+    assert response.status_code == 200, response.json()
+    kept = profile_row(customer)["behavior_patterns"]["manufacturers"]
+    assert len(kept) == MANUFACTURER_PATTERNS
+    # The chosen one and the one with an outcome stay; of the rejected-only ones the three oldest make room.
+    assert kept[str(catalog["far"].id)] == {**empty, "chosen": 1}
+    assert kept["900000"] == full["900000"]
+    assert {"900001", "900002", "900003"}.isdisjoint(kept)
+    assert {str(catalog["premium"].id), str(catalog["fast"].id), "900004"} <= set(kept)
 
 
 @pytest.mark.django_db
