@@ -109,8 +109,7 @@ REST_FRAMEWORK = {
     ],
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
     "DEFAULT_THROTTLE_CLASSES": [
-        "core.api.throttling.UserBurstThrottle",
-        "core.api.throttling.UserSustainedThrottle",
+        "core.api.throttling.UserThrottle",
         "core.api.throttling.AnonymousThrottle",
     ],
     "DEFAULT_PAGINATION_CLASS": "core.api.pagination.StandardPagination",

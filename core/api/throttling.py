@@ -1,9 +1,10 @@
 """Rate limits per user (burst and sustained) and per address for anonymous calls.
 
 Fixed-window counters in the cache: one atomic INCR per scope and request (DRF's own throttles keep and
-rewrite the whole request history, which grows with the rate). On Redis the INCR and the window's expiry go
-in one round trip; other caches take an ADD for a window's first request and an INCR for the rest. When the
-cache is down the request is served and the failure logged: a rate limit must not take the API down with it.
+rewrite the whole request history, which grows with the rate). On Redis every scope's INCR and its window's
+expiry go in one round trip; other caches take an ADD for a window's first request and an INCR for the rest.
+When the cache is down the request is served and the failure logged: a rate limit must not take the API down
+with it.
 """
 
 from __future__ import annotations
@@ -41,38 +42,49 @@ def parse_rate(rate: str) -> tuple[int, int]:
 
 
 class FixedWindowThrottle(BaseThrottle):
-    scope = ""
+    """Counts the request in a window of each of its `scopes` (their rates in API_THROTTLE_RATES), all in one
+    round trip to the cache; the request is refused when any window is over its limit."""
+
+    scopes: tuple[str, ...] = ()
 
     def identity(self, request) -> str | None:
         raise NotImplementedError
 
     def allow_request(self, request, view) -> bool:
-        rate = settings.API_THROTTLE_RATES.get(self.scope)
         ident = self.identity(request)
-        if not rate or ident is None:
+        rates = [(scope, settings.API_THROTTLE_RATES.get(scope)) for scope in self.scopes]
+        windows = [(scope, *parse_rate(rate)) for scope, rate in rates if rate]
+        if ident is None or not windows:
             return True
-        limit, period = parse_rate(rate)
         now = time.time()
-        window = int(now // period)
-        key = f"throttle:{self.scope}:{ident}:{window}"
+        keys = [(f"throttle:{scope}:{ident}:{int(now // period)}", period + 1) for scope, _, period in windows]
         try:
-            count = self._count(key, timeout=period + 1)
+            counts = self._count(keys)
         except Exception:  # any cache failure: serve the request, and say so in the log
             logger.warning("rate limit not applied: the cache is unavailable", exc_info=True)
             return True
-        self.retry_after = max(1, int((window + 1) * period - now) + 1)
-        return count <= limit
+        over = [period for (_, limit, period), count in zip(windows, counts, strict=True) if count > limit]
+        if over:  # the wait until every full window has turned
+            self.retry_after = max(max(1, int((now // period + 1) * period - now) + 1) for period in over)
+        return not over
 
     @staticmethod
-    def _count(key: str, *, timeout: int) -> int:
-        """This request's number in its window."""
+    def _count(keys: list[tuple[str, int]]) -> list[int]:
+        """This request's number in each window: (key, timeout) -> count."""
         cache = caches["default"]
         if isinstance(cache, RedisCache):
-            # Django's RedisCache.incr checks EXISTS first (two round trips); its client does it in one.
-            name = cache.make_and_validate_key(key)
-            client = cache._cache.get_client(name, write=True)
-            count, _ = client.pipeline().incr(name).expire(name, timeout, nx=True).execute()
-            return int(count)
+            # Django's RedisCache.incr checks EXISTS first (two round trips per key); its client does every
+            # key in one. The writes of Django's Redis cache all go to its first server, whatever the key.
+            client = cache._cache.get_client(None, write=True)
+            pipeline = client.pipeline()
+            for key, timeout in keys:
+                name = cache.make_and_validate_key(key)
+                pipeline.incr(name).expire(name, timeout, nx=True)
+            return [int(count) for count in pipeline.execute()[::2]]
+        return [FixedWindowThrottle._count_one(cache, key, timeout) for key, timeout in keys]
+
+    @staticmethod
+    def _count_one(cache, key: str, timeout: int) -> int:
         if cache.add(key, 1, timeout=timeout):
             return 1
         try:
@@ -84,19 +96,17 @@ class FixedWindowThrottle(BaseThrottle):
         return getattr(self, "retry_after", None)
 
 
-class UserBurstThrottle(FixedWindowThrottle):
-    scope = "user_burst"
+class UserThrottle(FixedWindowThrottle):
+    """Per authenticated user: a burst rate and a sustained rate."""
+
+    scopes = ("user_burst", "user_sustained")
 
     def identity(self, request) -> str | None:
         return str(request.user.pk) if request.user and request.user.is_authenticated else None
 
 
-class UserSustainedThrottle(UserBurstThrottle):
-    scope = "user_sustained"
-
-
 class AnonymousThrottle(FixedWindowThrottle):
-    scope = "anonymous"
+    scopes = ("anonymous",)
 
     def identity(self, request) -> str | None:
         if request.user and request.user.is_authenticated:

@@ -1,3 +1,5 @@
+import time
+
 import pytest
 from django.test import override_settings
 
@@ -24,6 +26,31 @@ def test_a_user_past_the_burst_rate_gets_429_with_retry_after(api_client):
     assert 1 <= int(response["Retry-After"]) <= 61
     assert response.json()["message"].startswith("Request was throttled.")
     assert response.json()["extra"] == {}
+
+
+@pytest.mark.django_db
+@override_settings(API_THROTTLE_RATES={**RATES, "user_burst": "100/min", "user_sustained": "2/hour"})
+def test_a_user_past_the_sustained_rate_waits_for_the_hour_window(api_client):
+    statuses = [api_client.get("/api/v1/auth/me").status_code for _ in range(3)]
+
+    assert statuses == [200, 200, 429]
+    assert 1 <= int(api_client.get("/api/v1/auth/me")["Retry-After"]) <= 3601
+
+
+@pytest.mark.django_db
+@override_settings(API_THROTTLE_RATES={**RATES, "user_burst": "2/min", "user_sustained": "2/hour"})
+def test_a_user_past_both_rates_waits_for_the_longer_window(api_client):
+    def wait_at(t: float) -> int:  # until both the minute's and the hour's windows have turned
+        return max(int((t // period + 1) * period - t) + 1 for period in (60, 3600))
+
+    for _ in range(2):
+        api_client.get("/api/v1/auth/me")
+    before = time.time()
+    response = api_client.get("/api/v1/auth/me")
+    after = time.time()
+
+    assert response.status_code == 429
+    assert wait_at(after) - 1 <= int(response["Retry-After"]) <= wait_at(before) + 1
 
 
 @pytest.mark.django_db
