@@ -280,7 +280,7 @@ def profile_apply_feedback(
         summary.update(
             learn_from_choice(profile, session, options, chosen[1], choice_data or {}, now, profile.session_count)
         )
-    profile.save()
+    profile.save(update_fields=FEEDBACK_FIELDS)
     interaction = Interaction.objects.create(
         customer=customer,
         session=session,
@@ -294,6 +294,30 @@ def profile_apply_feedback(
         created_at=now,
     )
     return FeedbackResult(interaction, profile, duplicate=False)
+
+
+# What feedback changes on the profile (learn_from_interaction and learn_from_choice): the row is wide, and
+# feedback is the busiest write, so it rewrites only these. A test compares the row with the object after
+# feedback, so that a field learnt here but missing from the list is caught.
+FEEDBACK_FIELDS = (
+    "total_interactions",
+    "last_interaction_at",
+    "decision_speed_profile",
+    "explanation_preference",
+    "behavior_patterns",
+    "preference_state",
+    "personal_weights",
+    "personal_confidence",
+    "learning_velocity",
+    "weights_version",
+    "total_choices",
+    "average_choice_rank",
+    "risk_tolerance",
+    "complexity_comfort_level",
+    "recommendation_acceptance_rate",
+    "preference_evolution",
+    "updated_at",
+)
 
 
 def learn_from_interaction(profile: CustomerPersonalizationProfile, interaction_data: dict, now: datetime) -> None:

@@ -12,8 +12,9 @@ from marketplace.scoring import REGION_INDEX
 from marketplace.vocabulary import FACTORS
 from personalization import learning
 from personalization.models import CustomerPersonalizationProfile, ExplanationPreference, Interaction
+from personalization.services import profile_apply_feedback, recommendation_create
 from personalization.services.profiles import MANUFACTURER_PATTERNS, manufacturer_patterns_bound, risk_adjusted_step
-from tests.api_helpers import ORDER_CONTEXT, assert_domain_error, assert_field_error
+from tests.api_helpers import ORDER, ORDER_CONTEXT, assert_domain_error, assert_field_error
 from tests.concurrency import run_concurrently
 from tests.conftest import token_client
 from tests.factories import CustomerAccountFactory, ManufacturerFactory, UserFactory
@@ -1029,3 +1030,32 @@ def test_eight_concurrent_choices_on_one_session_apply_once(catalog):
     assert profile["total_choices"] == 1
     assert profile["weights_version"] == 1
     assert Interaction.objects.count() == 1
+
+
+# --- what feedback writes ---------------------------------------------------------------------------------------
+
+
+@pytest.mark.django_db
+def test_feedback_writes_every_profile_field_it_changes(customer, catalog):
+    """Feedback saves only FEEDBACK_FIELDS: the stored row must equal the profile object it learnt on, for
+    every field, after an event that exercises everything feedback learns."""
+    for i, explanation_opened in enumerate((True, True, False)):
+        result = recommendation_create(customer=customer, order_context=ORDER, exploration_seed=i)
+        ids = [item.manufacturer_id for item in result.items]
+        learnt = profile_apply_feedback(
+            customer=customer,
+            session=result.session,
+            event_id=f"evt-{i}",
+            interaction_data={
+                "viewed_manufacturer_ids": ids[:2],
+                "time_to_decision_seconds": 90.0 * (i + 1),
+                "explanation_opened": explanation_opened,
+            },
+            choice_data={"chosen_manufacturer_id": ids[1], "rejected_manufacturer_ids": [ids[0]]},
+        ).profile
+        stored = CustomerPersonalizationProfile.objects.get(pk=learnt.pk)
+
+        for field in CustomerPersonalizationProfile._meta.concrete_fields:
+            assert getattr(stored, field.attname) == getattr(learnt, field.attname), field.name
+    assert stored.explanation_preference == ExplanationPreference.DETAILED
+    assert stored.total_choices == 3
