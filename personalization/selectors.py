@@ -127,8 +127,9 @@ def customer_with_profile_get(
 ) -> tuple[CustomerAccount | None, CustomerPersonalizationProfile | None]:
     """`user`'s customer account and its personalization profile (None before its first recommendation),
     read in one query: the recommendation endpoint's first read."""
-    customer = CustomerAccount.objects.select_related("personalization_profile").filter(user=user).first()
-    if customer is None:
+    try:  # get, not first: a unique lookup needs no ORDER BY (first() sorts by the model's ordering)
+        customer = CustomerAccount.objects.select_related("personalization_profile").get(user=user)
+    except CustomerAccount.DoesNotExist:
         return None, None
     try:
         return customer, customer.personalization_profile
@@ -146,7 +147,10 @@ def session_get(
         queryset = queryset.filter(customer=customer)
     if user is not None:
         queryset = queryset.filter(customer__user=user)
-    return queryset.filter(pk=session_id).first()
+    try:  # get, not first: a lookup by primary key needs no ORDER BY
+        return queryset.get(pk=session_id)
+    except RecommendationSession.DoesNotExist:
+        return None
 
 
 def session_list(
