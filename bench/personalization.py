@@ -48,6 +48,11 @@ def _fresh_world(config: WorldConfig):
     return world, record
 
 
+def _medians(cosines: dict[int, list[float]]) -> dict[int, float]:
+    """The median cosine per number of choices, where any customer got that far."""
+    return {n: round(float(np.median(v)), 3) for n, v in cosines.items() if v}
+
+
 def _learning(report: Report) -> None:
     world, record = _fresh_world(LEARNING_WORLD)
     segment_preferences_recompute()
@@ -67,24 +72,17 @@ def _learning(report: Report) -> None:
         for policy in (SEGMENT, ORACLE, PERSONALIZED)
     }
     seconds = time.perf_counter() - start
+    lists = results[PERSONALIZED].lists
     ceiling = {
-        walk: {
-            n: round(float(np.median(v)), 3)
-            for n, v in ceiling_cosines(world, results[PERSONALIZED].lists, at=(1, 10, 25), use_walk_aways=walk).items()
-        }
-        for walk in (True, False)
+        walk: _medians(ceiling_cosines(world, lists, at=(1, 10, 25), use_walk_aways=walk)) for walk in (True, False)
     }
-    from_true_prior = {
-        n: round(float(np.median(v)), 3)
-        for n, v in true_prior_cosines(world, results[PERSONALIZED].lists, at=(1, 10, 25, 50)).items()
-        if v
-    }
+    from_true_prior = _medians(true_prior_cosines(world, lists, at=(1, 10, 25, 50)))
     personal, segment, oracle = results[PERSONALIZED], results[SEGMENT], results[ORACLE]
     lift = personal.expected_conversion_rate / segment.expected_conversion_rate
     share = personal.expected_conversion_rate / oracle.expected_conversion_rate
     new_personal = personal.new_customer_expected / personal.new_customer_orders
     new_segment = segment.new_customer_expected / segment.new_customer_orders
-    cosine = {n: round(float(np.median(v)), 3) for n, v in personal.cosines.items() if v}
+    cosine = _medians(personal.cosines)
     reached = {n: len(v) for n, v in personal.cosines.items()}
     report.add(
         f"personalization on the simulated marketplace ({LOOP_CUSTOMERS} customers x {LOOP_ORDERS} orders, seed 9)",
@@ -103,7 +101,7 @@ def _learning(report: Report) -> None:
             ),
             "customers reaching 1 / 10 / 25 / 50 choices": " / ".join(str(reached[n]) for n in (1, 10, 25, 50)),
             "Bayes ceiling on the same lists after 1 / 10 / 25 choices (with / without walk-aways)": " ; ".join(
-                " / ".join(str(ceiling[walk][n]) for n in (1, 10, 25)) for walk in (True, False)
+                " / ".join(str(ceiling[walk].get(n, "-")) for n in (1, 10, 25)) for walk in (True, False)
             ),
             "the engine's learner from the true population's prior, same lists, 1 / 10 / 25 / 50": " / ".join(
                 str(from_true_prior.get(n, "-")) for n in (1, 10, 25, 50)
@@ -140,7 +138,7 @@ def _learning_with_more_history(report: Report) -> None:
         seed=9,
         track_cosine_at=(1, 10, 25, 50),
     )
-    cosine = {n: round(float(np.median(v)), 3) for n, v in result.cosines.items() if v}
+    cosine = _medians(result.cosines)
     report.add(
         f"weight recovery with {LARGER_HISTORY} x the history ({config.n_customers} customers, same loop)",
         {
