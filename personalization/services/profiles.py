@@ -8,8 +8,8 @@ from datetime import datetime
 
 import numpy as np
 from django.db import IntegrityError, transaction
-from django.db.models import Count, Expression, OuterRef, Q, Subquery
-from django.db.models.functions import Coalesce
+from django.db.models import Expression, IntegerField, Q
+from django.db.models.expressions import RawSQL
 from django.utils import timezone
 
 from core.errors import DomainError
@@ -114,15 +114,17 @@ def profile_lock(*, customer: CustomerAccount, **annotations: Expression) -> Cus
 
 
 def _session_count() -> Expression:
-    """The customer's recommendation sessions so far, as an annotation of its profile row."""
-    sessions = (
-        RecommendationSession.objects.filter(customer=OuterRef("customer"))
-        .order_by()
-        .values("customer")
-        .annotate(n=Count("pk"))
-        .values("n")
+    """The customer's recommendation sessions so far, as an annotation of its profile row.
+
+    Written as SQL: COUNT(*) over the sessions' customer index (an index-only scan). The ORM's grouped
+    Subquery of the same count took about 1 ms to build and compile on every feedback, more than PostgreSQL
+    took to run it."""
+    sessions, profiles = RecommendationSession._meta.db_table, CustomerPersonalizationProfile._meta.db_table
+    return RawSQL(
+        f'SELECT COUNT(*) FROM "{sessions}" AS s WHERE s."customer_id" = "{profiles}"."customer_id"',
+        (),
+        output_field=IntegerField(),
     )
-    return Coalesce(Subquery(sessions), 0)
 
 
 def profile_view(profile: CustomerPersonalizationProfile, *, now: datetime | None = None) -> ProfileView:

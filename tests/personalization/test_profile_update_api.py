@@ -901,12 +901,13 @@ def test_body_that_is_not_an_object_is_refused(api_client, shown, unchanged):
 
 
 @pytest.mark.django_db
-def test_a_choice_costs_eight_statements(api_client, customer, catalog, django_assert_num_queries):
+def test_a_choice_costs_eight_statements(api_client, customer, other_customer, catalog, django_assert_num_queries):
     """The hot path's round trips: the token with its user, the session with its customer, the transaction's
     start, the profile's lock (with the session count), one read for the repeat and second-choice checks,
     the profile's update, the interaction's insert and the transaction's end."""
     shown = recommend(api_client)
     recommend(api_client)  # a second session: the count read with the lock must see both
+    recommend(token_client(other_customer.user))  # and only this customer's sessions
 
     with django_assert_num_queries(8):
         response = choose(api_client, shown, catalog["cheap"].id)
