@@ -81,9 +81,10 @@ def factor_map(values: np.ndarray) -> dict[str, float]:
 
 def profile_get_or_create(*, customer: CustomerAccount) -> CustomerPersonalizationProfile:
     """The customer's profile, created from its segment's prior on first use."""
-    profile = CustomerPersonalizationProfile.objects.filter(customer=customer).first()
-    if profile is not None:
-        return profile
+    try:  # get, not first: a unique lookup needs no ORDER BY
+        return CustomerPersonalizationProfile.objects.get(customer=customer)
+    except CustomerPersonalizationProfile.DoesNotExist:
+        pass
     prior = segment_prior_get(segment=customer.segment)
     state = learning.prior_state(prior.mean, prior.sd)
     try:
@@ -106,11 +107,11 @@ def profile_lock(*, customer: CustomerAccount, **annotations: Expression) -> Cus
     choices on one session, are then seen by the checks that follow."""
     queryset = CustomerPersonalizationProfile.objects.select_for_update().filter(customer=customer)
     queryset = queryset.annotate(**annotations)
-    profile = queryset.first()
-    if profile is None:
+    try:  # get, not first: a unique lookup needs no ORDER BY
+        return queryset.get()
+    except CustomerPersonalizationProfile.DoesNotExist:
         profile_get_or_create(customer=customer)
-        profile = queryset.get()
-    return profile
+        return queryset.get()
 
 
 def _session_count() -> Expression:
