@@ -186,6 +186,8 @@ AFFINITY_NOISE_SD = 0.01
 AFFINITY_SHARE = 0.7  # of customers with a favoured and an avoided region
 POSITION_BIAS = 1.0  # utility lost per e-fold of list position: buyers look at the top of a list more closely
 REGION_AFFINITY = 0.12  # match quality gained (lost) at a manufacturer in the favoured (avoided) region
+PRICE_SENSITIVITY_GAMMA = (4.0, 0.25)  # shape and scale of a customer's price (and quality) sensitivity
+SENSITIVE_SEGMENT_FACTOR = 1.6  # the cost-sensitive segment's price and the quality-critical's quality sensitivity
 CONVERSION_OFFSET = -3.0
 CONVERSION_SLOPE = 45.0  # per unit of match quality above the customer's bar
 
@@ -390,8 +392,12 @@ def _draw_customer(rng: np.random.Generator, serial: int, heterogeneity: float) 
         utility_scale=float(rng.lognormal(math.log(UTILITY_SCALE), UTILITY_SCALE_LOG_SD)),
         region_affinity=_draw_region_affinity(rng),
         walk_away_threshold=float(np.clip(rng.normal(*WALK_AWAY_MEAN_SD), *WALK_AWAY_RANGE)),
-        price_sensitivity=float(rng.gamma(4.0, 0.25) * (1.6 if segment == "cost_sensitive" else 1.0)),
-        quality_sensitivity=float(rng.gamma(4.0, 0.25) * (1.6 if segment == "quality_critical" else 1.0)),
+        price_sensitivity=float(
+            rng.gamma(*PRICE_SENSITIVITY_GAMMA) * (SENSITIVE_SEGMENT_FACTOR if segment == "cost_sensitive" else 1.0)
+        ),
+        quality_sensitivity=float(
+            rng.gamma(*PRICE_SENSITIVITY_GAMMA) * (SENSITIVE_SEGMENT_FACTOR if segment == "quality_critical" else 1.0)
+        ),
         order_rate=float(rng.gamma(3.0, SIZE_ORDER_RATE[size] / 3.0)),
         base_churn_hazard=float(rng.lognormal(math.log(1 / 2000), 0.5)),
         processes=tuple(sorted(rng.choice(processes, size=n_processes, replace=False).tolist())),

@@ -46,7 +46,9 @@ class ShownList:
     chosen: int | None  # 0-based position; None = walked away
 
 
-def _population(rng: np.random.Generator, segment: str, heterogeneity: float, draws: int):
+def population_draws(rng: np.random.Generator, segment: str, heterogeneity: float, draws: int):
+    """`draws` customers' hidden preferences as `simulation._draw_customer` draws them for a segment: factor
+    weights (draws, FACTORS), decisiveness (draws,), region affinity (draws, REGIONS) and walk-away bar (draws,)."""
     raw = SEGMENT_TRUE_WEIGHTS[segment] * np.exp(rng.normal(0.0, heterogeneity, (draws, len(FACTORS))))
     weights = raw / raw.sum(axis=1, keepdims=True)
     scale = np.exp(rng.normal(math.log(UTILITY_SCALE), UTILITY_SCALE_LOG_SD, draws))
@@ -75,7 +77,7 @@ def ceiling_cosines(
     out: dict[int, list[float]] = {n: [] for n in at}
     for index, shown in lists.items():
         customer = world.customers[index]
-        weights, scale, affinity, bar = _population(rng, customer.segment, world.config.heterogeneity, draws)
+        weights, scale, affinity, bar = population_draws(rng, customer.segment, world.config.heterogeneity, draws)
         log_likelihood = np.zeros(draws)
         choices = 0
         for item in shown:
@@ -119,7 +121,7 @@ def true_prior_cosines(
     for index, shown in lists.items():
         customer = world.customers[index]
         if customer.segment not in priors:
-            weights, scale, affinity, _ = _population(rng, customer.segment, world.config.heterogeneity, draws)
+            weights, scale, affinity, _ = population_draws(rng, customer.segment, world.config.heterogeneity, draws)
             z = np.hstack([np.log(scale[:, None] * weights), scale[:, None] * affinity])
             priors[customer.segment] = learning.prior_state(z.mean(axis=0), z.std(axis=0))
         state, choices = priors[customer.segment], 0
