@@ -11,12 +11,14 @@ from sklearn.metrics import brier_score_loss, mean_absolute_error, roc_auc_score
 from bench.harness import Report
 from marketplace.simulation import WorldConfig, build_world, simulate_history
 from marketplace.truth.prediction_data import oracle_churn_rolling, prediction_frames
+from marketplace.truth.success_ceiling import customer_sample, success_ceiling
 from predictions.ml import features as F
 from predictions.ml import training as T
 
 SIZES = (10_000, 50_000, 100_000)
 ORDERS_PER_CUSTOMER = 20.5  # a year of the simulated marketplace, churn included
 CHURN_CUTOFFS = F.rolling_cutoffs(60, 270, every=30)
+CEILING_CUSTOMERS = 300  # the success ceiling's sample of holdout customers (it costs about 0.1 s each)
 SEGMENT_CUTOFFS = F.rolling_cutoffs(90, 240, every=30)
 
 
@@ -68,6 +70,7 @@ def _quality(world, history, data, results: dict[str, T.TrainingResult]) -> tupl
     goals["success Brier at most 1.1 x the oracle's"] = success.metrics["brier"] <= 1.1 * brier_score_loss(
         success.holdout_labels, p
     )
+    figures.update(_success_ceiling(world, history, success, oracle["p_convert_true"]))
     oracle_accuracy = float(np.mean((p >= 0.5) == success.holdout_labels.astype(bool)))
     figures["success accuracy at 0.5 model / base rate / oracle (the specification's >85%)"] = (
         f"{success.metrics['accuracy']:.4f} / {success.baseline_metrics['accuracy']:.4f} / {oracle_accuracy:.4f}"
@@ -101,6 +104,31 @@ def _quality(world, history, data, results: dict[str, T.TrainingResult]) -> tupl
         f"{segment.metrics['macro_f1']:.4f} / {segment.baseline_metrics['macro_f1']:.4f}"
     )
     return figures, goals
+
+
+def _success_ceiling(world, history, success: T.TrainingResult, oracle) -> dict:
+    """The model, the Bayes ceiling (`success_ceiling`: the true population, only what the customer did) and
+    the oracle on the holdout orders of a seeded sample of customers."""
+    customers = customer_sample(history, success.holdout_index, CEILING_CUSTOMERS, seed=0)
+    ceiling = success_ceiling(world, history, customers=customers, seed=0)
+    rows = np.isin(success.holdout_index, ceiling.p_convert.index)
+    ids, y = success.holdout_index[rows], success.holdout_labels[rows]
+    predictors = {
+        "model": success.holdout_predictions[rows],
+        "ceiling": ceiling.p_convert.loc[ids].to_numpy(),
+        "oracle": oracle.loc[ids].to_numpy(),
+    }
+    auc = {name: roc_auc_score(y, p) for name, p in predictors.items()}
+    brier = {name: brier_score_loss(y, p) for name, p in predictors.items()}
+    label = f"success on {len(customers)} customers' holdout orders ({len(y)})"
+    return {
+        f"{label}: ROC AUC model / ceiling / oracle": " / ".join(f"{auc[n]:.4f}" for n in predictors),
+        f"{label}: Brier model / ceiling / oracle": " / ".join(f"{brier[n]:.4f}" for n in predictors),
+        f"{label}: Brier / the oracle's, model / ceiling": (
+            f"{brier['model'] / brier['oracle']:.3f} / {brier['ceiling'] / brier['oracle']:.3f}"
+        ),
+        f"{label}: ceiling's effective draws, median": round(float(np.nanmedian(ceiling.effective_draws.loc[ids])), 1),
+    }
 
 
 def run(report: Report) -> None:
