@@ -18,8 +18,8 @@ from predictions.ml import training as T
 SIZES = (10_000, 50_000, 100_000)
 ORDERS_PER_CUSTOMER = 20.5  # a year of the simulated marketplace, churn included
 CHURN_CUTOFFS = F.rolling_cutoffs(60, 270, every=30)
-CEILING_CUSTOMERS = 300  # the success ceiling's sample of holdout customers (it costs about 0.1 s each)
 SEGMENT_CUTOFFS = F.rolling_cutoffs(90, 240, every=30)
+CEILING_CUSTOMERS = 300  # the success ceiling's sample of holdout customers (it costs about 0.1 s each)
 
 
 def _frames(data) -> tuple[dict[str, F.LabelledFrame], float]:

@@ -117,9 +117,9 @@ def profile_lock(*, customer: CustomerAccount, **annotations: Expression) -> Cus
 def _session_count() -> Expression:
     """The customer's recommendation sessions so far, as an annotation of its profile row.
 
-    Written as SQL: COUNT(*) over the sessions' customer index (an index-only scan). The ORM's grouped
-    Subquery of the same count took about 1 ms to build and compile on every feedback, more than PostgreSQL
-    took to run it."""
+    Written as SQL: COUNT(*) over the sessions' customer index, which PostgreSQL can answer from the index.
+    The ORM's grouped Subquery of the same count took about 1 ms to build and compile on every feedback, more
+    than PostgreSQL took to run it."""
     sessions, profiles = RecommendationSession._meta.db_table, CustomerPersonalizationProfile._meta.db_table
     return RawSQL(
         f'SELECT COUNT(*) FROM "{sessions}" AS s WHERE s."customer_id" = "{profiles}"."customer_id"',
