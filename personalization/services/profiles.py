@@ -283,7 +283,7 @@ def profile_apply_feedback(
         summary.update(
             learn_from_choice(profile, session, options, chosen[1], choice_data or {}, now, profile.session_count)
         )
-    profile.save(update_fields=FEEDBACK_FIELDS)
+    profile.save(update_fields=CHOICE_FIELDS if chosen is not None else INTERACTION_FIELDS)
     interaction = Interaction.objects.create(
         customer=customer,
         session=session,
@@ -299,15 +299,20 @@ def profile_apply_feedback(
     return FeedbackResult(interaction, profile, duplicate=False)
 
 
-# What feedback changes on the profile (learn_from_interaction and learn_from_choice): the row is wide, and
-# feedback is the busiest write, so it rewrites only these. A test compares the row with the object after
-# feedback, so that a field learnt here but missing from the list is caught.
-FEEDBACK_FIELDS = (
+# What feedback changes on the profile: the row is wide, and feedback is the busiest write, so it rewrites
+# only these. An event without a choice (learn_from_interaction) leaves the belief, the weights and their
+# evolution as they were; a choice (learn_from_choice) changes those too. A test compares the row with the
+# object after each kind of event, so that a field learnt but missing from its list is caught.
+INTERACTION_FIELDS = (
     "total_interactions",
     "last_interaction_at",
     "decision_speed_profile",
     "explanation_preference",
     "behavior_patterns",
+    "updated_at",
+)
+CHOICE_FIELDS = (
+    *INTERACTION_FIELDS,
     "preference_state",
     "personal_weights",
     "personal_confidence",
@@ -319,7 +324,6 @@ FEEDBACK_FIELDS = (
     "complexity_comfort_level",
     "recommendation_acceptance_rate",
     "preference_evolution",
-    "updated_at",
 )
 
 

@@ -1037,9 +1037,10 @@ def test_eight_concurrent_choices_on_one_session_apply_once(catalog):
 
 
 @pytest.mark.django_db
-def test_feedback_writes_every_profile_field_it_changes(customer, catalog):
-    """Feedback saves only FEEDBACK_FIELDS: the stored row must equal the profile object it learnt on, for
-    every field, after an event that exercises everything feedback learns."""
+@pytest.mark.parametrize("with_choice", [True, False], ids=["choice", "interaction only"])
+def test_feedback_writes_every_profile_field_it_changes(customer, catalog, with_choice):
+    """Feedback saves only CHOICE_FIELDS, or INTERACTION_FIELDS without a choice: the stored row must equal
+    the profile object it learnt on, for every field, after events that exercise everything feedback learns."""
     for i, explanation_opened in enumerate((True, True, False)):
         result = recommendation_create(customer=customer, order_context=ORDER, exploration_seed=i)
         ids = [item.manufacturer_id for item in result.items]
@@ -1052,11 +1053,14 @@ def test_feedback_writes_every_profile_field_it_changes(customer, catalog):
                 "time_to_decision_seconds": 90.0 * (i + 1),
                 "explanation_opened": explanation_opened,
             },
-            choice_data={"chosen_manufacturer_id": ids[1], "rejected_manufacturer_ids": [ids[0]]},
+            choice_data={"chosen_manufacturer_id": ids[1], "rejected_manufacturer_ids": [ids[0]]}
+            if with_choice
+            else None,
         ).profile
         stored = CustomerPersonalizationProfile.objects.get(pk=learnt.pk)
 
         for field in CustomerPersonalizationProfile._meta.concrete_fields:
             assert getattr(stored, field.attname) == getattr(learnt, field.attname), field.name
     assert stored.explanation_preference == ExplanationPreference.DETAILED
-    assert stored.total_choices == 3
+    assert stored.total_interactions == 3
+    assert stored.total_choices == (3 if with_choice else 0)
