@@ -62,6 +62,20 @@ def population_draws(rng: np.random.Generator, segment: str, heterogeneity: floa
     return weights, scale, affinity, bar
 
 
+def log_choice_probabilities(
+    draws: tuple[np.ndarray, ...], features: np.ndarray, regions: np.ndarray
+) -> tuple[np.ndarray, np.ndarray]:
+    """Per draw of (weights, scale, affinity, bar, ...): the log-probabilities of [walk away, option 1, ...,
+    option k] under the true choice model (`simulation.choice_probabilities`), and each option's match quality
+    (`simulation.true_utility`)."""
+    weights, scale, affinity, bar = draws[:4]
+    match = weights @ features.T + affinity[:, regions]
+    utility = scale[:, None] * match - POSITION_BIAS * np.log(np.arange(1, len(features) + 1))[None, :]
+    utility = np.concatenate([(scale * bar)[:, None], utility], axis=1)
+    utility -= utility.max(axis=1, keepdims=True)
+    return utility - np.log(np.exp(utility).sum(axis=1, keepdims=True)), match
+
+
 def ceiling_cosines(
     world: World,
     lists: dict[int, Sequence[ShownList]],
@@ -83,14 +97,8 @@ def ceiling_cosines(
         for item in shown:
             if item.chosen is None and not use_walk_aways:
                 continue
-            k = len(item.features)
-            utility = scale[:, None] * (weights @ item.features.T + affinity[:, item.regions])
-            utility -= POSITION_BIAS * np.log(np.arange(1, k + 1))[None, :]
-            utility = np.concatenate([(scale * bar)[:, None], utility], axis=1)
-            top = utility.max(axis=1)
-            log_normaliser = top + np.log(np.exp(utility - top[:, None]).sum(axis=1))
-            picked = 0 if item.chosen is None else item.chosen + 1
-            log_likelihood += utility[:, picked] - log_normaliser
+            log_choice, _ = log_choice_probabilities((weights, scale, affinity, bar), item.features, item.regions)
+            log_likelihood += log_choice[:, 0 if item.chosen is None else item.chosen + 1]
             if item.chosen is None:
                 continue
             choices += 1

@@ -30,7 +30,6 @@ from scipy.special import ndtr
 from marketplace.simulation import (
     CONVERSION_OFFSET,
     CONVERSION_SLOPE,
-    POSITION_BIAS,
     PRICE_SENSITIVITY_GAMMA,
     SATISFACTION_NOISE_SD,
     SENSITIVE_SEGMENT_FACTOR,
@@ -39,7 +38,7 @@ from marketplace.simulation import (
     World,
     satisfaction_mean,
 )
-from marketplace.truth.recovery_ceiling import population_draws
+from marketplace.truth.recovery_ceiling import log_choice_probabilities, population_draws
 from predictions.ml.features import WALK_AWAY_DECISION_HOURS
 
 
@@ -59,13 +58,8 @@ def _order_terms(
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Per draw: P(the order converts), the log-likelihood of what the customer did with the shown options
     (`position` chosen, None = walked away; `converted` if it then signed), and each option's match quality."""
-    weights, scale, affinity, bar, price = draws
-    k = len(features)
-    match = weights @ features.T + affinity[:, regions]
-    utility = scale[:, None] * match - POSITION_BIAS * np.log(np.arange(1, k + 1))[None, :]
-    utility = np.concatenate([(scale * bar)[:, None], utility], axis=1)
-    utility -= utility.max(axis=1, keepdims=True)
-    log_choice = utility - np.log(np.exp(utility).sum(axis=1, keepdims=True))
+    bar, price = draws[3], draws[4]
+    log_choice, match = log_choice_probabilities(draws, features, regions)
     logit = CONVERSION_OFFSET + CONVERSION_SLOPE * (match - bar[:, None]) - price[:, None] * (cost_index - 1.0)[None, :]
     convert = 1.0 / (1.0 + np.exp(-logit))
     p_convert = (np.exp(log_choice[:, 1:]) * convert).sum(axis=1)
@@ -129,6 +123,7 @@ def success_ceiling(
             while pending and pending[0][0] <= sim.day:
                 log_weight += heapq.heappop(pending)[2]
             shown = np.asarray(sim.shown, dtype=np.int64)
+            position = sim.response.chosen_position
             if shown.size == 0:  # nothing to choose from: it cannot convert, and says nothing
                 predictions[order_id], effective[order_id] = 0.0, float("nan")
                 continue
@@ -136,7 +131,7 @@ def success_ceiling(
                 np.asarray(sim.shown_features, dtype=float),
                 catalog.region[shown],
                 catalog.cost_index[shown],
-                sim.response.chosen_position,
+                position,
                 bool(sim.response.converted),
                 population,
             )
@@ -144,7 +139,6 @@ def success_ceiling(
             w /= w.sum()
             predictions[order_id] = float(w @ p_convert)
             effective[order_id] = float(1.0 / (w @ w))
-            position = sim.response.chosen_position
             hours = WALK_AWAY_DECISION_HOURS if position is None else sim.response.time_to_match_hours
             decided = sim.day + hours / 24.0
             heapq.heappush(pending, (decided, order_id, log_likelihood))
