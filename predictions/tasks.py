@@ -21,8 +21,8 @@ def model_train_task(model_id: int) -> dict:
 
 @shared_task(acks_late=True, autoretry_for=(OperationalError,), retry_backoff=True, max_retries=3)
 def models_retrain_due_task() -> list[int]:
-    """Start a training run for each model type whose cadence has come (skipping any already training, and
-    any without enough samples yet)."""
+    """Start a training run for each model type whose cadence has come and that has enough new labelled rows
+    since its latest version's data (skipping any already training, and any without enough samples yet)."""
     started = []
     for model_type in models_retrain_due():
         try:

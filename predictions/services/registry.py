@@ -404,14 +404,56 @@ def artifact_estimator(model: PredictiveModel):
     return artifacts.artifact_load(bytes(data), sha256=model.artifact_sha256, versions=model.library_versions)
 
 
+def version_data_end(model: PredictiveModel) -> float | None:
+    """The feature time (day) of the last labelled row a version was trained or measured on: its holdout's
+    end (its training rows end before the holdout)."""
+    holdout = (model.accuracy_metrics or {}).get("holdout_period") or [None, None]
+    ends = [day for day in (holdout[1], model.training_data_end) if day is not None]
+    return max(ends) if ends else None
+
+
+def new_labelled_count(
+    model_type: str, orders: pd.DataFrame, customers: pd.DataFrame, *, since_day: float, now_day: float
+) -> int:
+    """The labelled rows of a type's frame as of `now_day` with a feature time after `since_day` (for next_order,
+    the customers with an order after it): the new data a scheduled retraining waits for."""
+    if not len(orders):
+        return 0
+    if model_type == "next_order":
+        created = orders["created_day"].to_numpy(dtype=float)
+        return int(orders.loc[(created > since_day) & (created < now_day), "customer_id"].nunique())
+    frame = model_frame(model_type, orders, customers, now_day=now_day)
+    if not len(frame):
+        return 0
+    return int((frame.labels.notna().to_numpy() & (frame.times.to_numpy(dtype=float) > since_day)).sum())
+
+
 def models_retrain_due(*, now: datetime | None = None) -> list[str]:
-    """The model types whose deployed version is due (or that have none deployed and none training)."""
+    """The model types beat retrains now: none training, and either none trained yet, or the latest version's
+    cadence has come and at least MINIMUM_SAMPLES new labelled rows exist since the data it was trained on
+    (otherwise a run would learn from the same rows again). A type left out for want of new rows is logged
+    and looked at again at the next check."""
     now = now or timezone.now()
-    due = []
+    due: list[str] = []
+    frames: tuple[pd.DataFrame, pd.DataFrame] | None = None
     for model_type in MODEL_TYPES:
         if PredictiveModel.objects.filter(model_type=model_type, status=ModelStatus.TRAINING).exists():
             continue
         latest = PredictiveModel.objects.filter(model_type=model_type).exclude(status=ModelStatus.FAILED).first()
-        if latest is None or latest.next_retrain_due is None or latest.next_retrain_due <= now:
-            due.append(model_type)
+        if latest is not None and latest.next_retrain_due is not None and latest.next_retrain_due > now:
+            continue
+        since = None if latest is None else version_data_end(latest)
+        if since is not None:
+            frames = frames or prediction_frames_get()  # read once for all the types due
+            new = new_labelled_count(model_type, *frames, since_day=since, now_day=day_of(now))
+            if new < MINIMUM_SAMPLES[model_type]:
+                logger.info(
+                    "not retraining %s: %d new labelled rows since v%d's data (needs %d)",
+                    model_type,
+                    new,
+                    latest.version,
+                    MINIMUM_SAMPLES[model_type],
+                )
+                continue
+        due.append(model_type)
     return due

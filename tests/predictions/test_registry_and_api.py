@@ -5,9 +5,14 @@ predictions API, the training API, and the interventions that feed the pipeline.
 One world is loaded and the five model types trained once for the module (about 30 s); each test runs in
 its own transaction on top of it."""
 
+import logging
+from datetime import timedelta
+
+import numpy as np
 import pytest
 from django.core.management import call_command
 from django.db import IntegrityError, transaction
+from django.utils import timezone
 
 from core.errors import DomainError
 from marketplace.models import CustomerAccount
@@ -16,8 +21,17 @@ from marketplace.truth.models import SimulatedWorld
 from personalization.models import CustomerPersonalizationProfile
 from personalization.services import recommendation_create
 from predictions.models import Intervention, ModelStatus, PredictiveModel
-from predictions.services import model_deploy, model_rollback, model_train, model_train_request, serving
+from predictions.selectors import day_of, prediction_frames_get
+from predictions.services import (
+    model_deploy,
+    model_rollback,
+    model_train,
+    model_train_request,
+    models_retrain_due,
+    serving,
+)
 from predictions.services.interventions import interventions_scan
+from predictions.services.registry import model_frame
 from tests.api_helpers import ORDER, ORDER_CONTEXT, assert_field_error
 from tests.factories import UserFactory
 
@@ -105,6 +119,27 @@ def test_a_second_training_run_of_a_type_is_refused_and_a_finished_run_is_left_a
     run.status = ModelStatus.FAILED
     run.save()
     assert model_train(model=run).status == ModelStatus.FAILED  # not retrained
+
+
+@pytest.mark.django_db
+def test_beat_retrains_a_type_only_once_enough_new_labelled_rows_exist(trained, caplog):
+    now = timezone.now()
+    PredictiveModel.objects.update(next_retrain_due=now - timedelta(hours=1))  # every cadence has come
+
+    with caplog.at_level(logging.INFO, logger="predictions.services.registry"):
+        assert models_retrain_due(now=now) == []  # no row is newer than the data each version was trained on
+    for model_type in TYPES:
+        assert f"not retraining {model_type}: " in caplog.text
+
+    # As if the deployed success version had been trained before the last 99, then the last 100, labelled rows.
+    success = PredictiveModel.objects.get(model_type="success", status=ModelStatus.DEPLOYED)
+    frame = model_frame("success", *prediction_frames_get(), now_day=day_of(now))
+    newest_first = np.sort(frame.times[frame.labels.notna()].to_numpy(dtype=float))[::-1]
+    for newer, due in ((99, []), (100, ["success"])):
+        end = float(newest_first[newer])  # exactly `newer` labelled rows come after it
+        metrics = {**success.accuracy_metrics, "holdout_period": [end - 30.0, end]}
+        PredictiveModel.objects.filter(pk=success.pk).update(accuracy_metrics=metrics, training_data_end=end - 31.0)
+        assert models_retrain_due(now=now) == due
 
 
 @pytest.mark.django_db
