@@ -19,6 +19,7 @@ from predictions.selectors import model_versions_list
 from predictions.services.registry import (
     BASELINE_METRIC,
     CHAMPION_METRIC,
+    MINIMUM_SAMPLES,
     model_deploy,
     model_rollback,
     model_train_start,
@@ -153,6 +154,10 @@ class PredictiveModelAdmin(ReadOnlyAdmin):
                     "deployed_metrics": metric_rows(deployed) if deployed else [],
                     "live_accuracy": (deployed.prediction_accuracy or {}) if deployed else {},
                     "latest_check": deployed_checks[-1] if deployed_checks else None,
+                    "retrain_needs": (  # what beat waits for once the cadence has come (models_retrain_due)
+                        f"{MINIMUM_SAMPLES[model_type]} "
+                        + ("customers with a new order" if model_type == "next_order" else "new labelled rows")
+                    ),
                     "history": [{"model": m, "summary": self.holdout_vs_baseline(m)} for m in history],
                     "metric_chart": charts.metric_over_versions(
                         [

@@ -91,6 +91,7 @@ def test_the_status_page_renders_the_deployed_version_history_and_inline_charts(
     assert "700 rows" in success
     assert "42 outcomes" in success
     assert "Training failed: too few rows." in success
+    assert '<span class="retrain-needs">100 new labelled rows</span> since the latest version' in success
     assert success.count("<svg") == 2
     assert "<polyline" in success
     assert html.count('<svg xmlns="http://www.w3.org/2000/svg" role="img"') == 10  # two charts for each of five types
