@@ -120,6 +120,13 @@ def _vector(frame: pd.DataFrame, model: PredictiveModel, index) -> np.ndarray:
     return frame[list(model.feature_set)].to_numpy(dtype=float)[row : row + 1]
 
 
+def _reason_missing(model_type: str, models: dict, age: float, otherwise: str) -> str:
+    """Why a customer-level prediction is null: no deployed model, no order yet, or `otherwise`."""
+    if model_type not in models:
+        return f"No {model_type} model deployed."
+    return "No order history yet." if age <= 0 else otherwise
+
+
 def _customer_part(customer: CustomerAccount, models: dict, now_day: float) -> CustomerPart:
     cached = _customers.get(customer.pk)
     versions = tuple(sorted((t, m.version) for t, (m, _) in models.items()))
@@ -172,7 +179,9 @@ def _customer_part(customer: CustomerAccount, models: dict, now_day: float) -> C
             if np.isfinite(trend) and trend <= FALLING_SATISFACTION:
                 predictions["risk_factors"].append("falling satisfaction")
     if predictions["churn_risk"] is None:
-        predictions["reasons"]["churn_risk"] = "No churn model deployed or no order history yet."
+        predictions["reasons"]["churn_risk"] = _reason_missing(
+            "churn", models, age, "The churn features cannot be computed for this customer yet."
+        )
 
     predictions["predicted_satisfaction"] = None
     if "satisfaction" in models and age > 0:
@@ -184,7 +193,9 @@ def _customer_part(customer: CustomerAccount, models: dict, now_day: float) -> C
                 predict_fast("satisfaction", estimator, _vector(frame.features, model, latest))[0]
             )
     if predictions["predicted_satisfaction"] is None:
-        predictions["reasons"]["predicted_satisfaction"] = "No satisfaction model deployed or no match yet."
+        predictions["reasons"]["predicted_satisfaction"] = _reason_missing(
+            "satisfaction", models, age, "No match yet: satisfaction is predicted from the customer's matches."
+        )
 
     chosen = orders[orders["chosen"].astype(bool)]
     preferred: list[str] = []

@@ -305,6 +305,20 @@ def test_the_scan_alerts_on_at_risk_customers_once_and_the_pipeline_treats_them_
 
 
 @pytest.mark.django_db
+def test_a_prediction_without_a_deployed_model_says_which_is_missing(trained):
+    customer = CustomerAccount.objects.filter(orders__isnull=False).order_by("pk").first()
+    PredictiveModel.objects.filter(model_type__in=["churn", "satisfaction"]).update(status=ModelStatus.RETIRED)
+
+    body = client_of(UserFactory(is_staff=True)).post(PREDICTIONS, {"customer_id": customer.pk}, format="json").json()
+
+    assert body["churn_risk"] is None
+    assert body["predicted_satisfaction"] is None
+    assert body["reasons"]["churn_risk"] == "No churn model deployed."
+    assert body["reasons"]["predicted_satisfaction"] == "No satisfaction model deployed."
+    assert body["next_order"] is not None  # still deployed
+
+
+@pytest.mark.django_db
 def test_a_new_customer_gets_nulls_with_their_reasons(trained):
     from tests.factories import CustomerAccountFactory
 
@@ -316,7 +330,11 @@ def test_a_new_customer_gets_nulls_with_their_reasons(trained):
     assert response.status_code == 200, body
     assert body["churn_risk"] is None
     assert body["next_order"] is None
-    assert set(body["reasons"]) >= {"churn_risk", "next_order", "predicted_satisfaction"}
+    assert {k: body["reasons"][k] for k in ("churn_risk", "next_order", "predicted_satisfaction")} == {
+        "churn_risk": "No order history yet.",  # every model is deployed: the reason is the customer's
+        "next_order": "No order history yet.",
+        "predicted_satisfaction": "No order history yet.",
+    }
     assert 0 <= body["success_probability"] <= 1  # the order and the account say something already
 
 
