@@ -108,7 +108,7 @@ class InteractionAdmin(admin.ModelAdmin):
     list_display = ("event_id", "customer", "session", "chosen_manufacturer_id", "chosen_rank", "source", "created_at")
     list_filter = ("source",)
     search_fields = ("=event_id", "customer__company_name", "=session__id")
-    list_select_related = ("customer",)
+    list_select_related = ("customer", "session")
     raw_id_fields = ("customer", "session")
 
     def has_add_permission(self, request) -> bool:
