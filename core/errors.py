@@ -1,4 +1,4 @@
-"""The one domain error that services raise; the API exception handler turns it into a 400."""
+"""The domain errors that services raise; the API exception handler turns them into their status (400 or 503)."""
 
 from typing import Any
 
@@ -14,3 +14,9 @@ class DomainError(Exception):
         self.extra = dict(extra or {})
         if field is not None:
             self.extra.setdefault("fields", {})[field] = [message]
+
+
+class ServiceUnavailable(DomainError):
+    """The request is fine, but a service it needs (the task broker) is unreachable: try again later."""
+
+    status_code = 503

@@ -8,11 +8,18 @@ from predictions.models import PredictiveModel
 from predictions.services import model_train, model_train_start, models_retrain_due
 from predictions.services.drift import drift_check_deployed
 from predictions.services.interventions import interventions_scan
+from predictions.services.registry import TRAINING_TIME_LIMIT_SECONDS
 
 logger = logging.getLogger(__name__)
 
 
-@shared_task(acks_late=True, autoretry_for=(OperationalError,), retry_backoff=True, max_retries=3, time_limit=1800)
+@shared_task(
+    acks_late=True,
+    autoretry_for=(OperationalError,),
+    retry_backoff=True,
+    max_retries=3,
+    time_limit=TRAINING_TIME_LIMIT_SECONDS,
+)
 def model_train_task(model_id: int) -> dict:
     """Carry out one training run. Idempotent: a run already done (or taken by another worker) is left."""
     model = model_train(model=PredictiveModel.objects.get(pk=model_id))

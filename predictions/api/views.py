@@ -68,11 +68,13 @@ class ModelPerformanceApi(APIView):
 class ModelTrainApi(APIView):
     """Train a model type now, as a Celery task: 202 with the new version (status training and the task id;
     follow it in `models/performance`). Refused with the count needed when there are too few samples, and
-    when that type is already training. Staff only."""
+    when that type is already training; 503 when the task broker cannot take the task. Staff only."""
 
     permission_classes = [IsStaff]
 
-    @extend_schema(request=TrainInputSerializer, responses={202: ModelVersionSerializer, **ERRORS})
+    @extend_schema(
+        request=TrainInputSerializer, responses={202: ModelVersionSerializer, **ERRORS, 503: ErrorSerializer}
+    )
     def post(self, request: Request) -> Response:
         data = TrainInputSerializer(data=request.data)
         data.is_valid(raise_exception=True)

@@ -4,7 +4,9 @@ on the same out-of-time holdout by a margin, and its baseline; exactly one versi
 (a partial unique constraint), and rollback is one call.
 
 Training is idempotent: one training row per type may exist at a time (a second partial unique constraint),
-so a second concurrent run finds it and does nothing.
+so a second concurrent run finds it and does nothing. A run whose task cannot be queued (the broker is down)
+fails at once; one whose task was lost later (a broker that kept nothing, a worker gone past its retries) is
+failed once it is older than `training_abandoned_after()`, so that neither blocks its type for good.
 """
 
 from __future__ import annotations
@@ -16,11 +18,13 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
+from django.conf import settings
 from django.db import IntegrityError, transaction
 from django.db.models import Max
 from django.utils import timezone
+from kombu.exceptions import OperationalError as BrokerUnreachable
 
-from core.errors import DomainError
+from core.errors import DomainError, ServiceUnavailable
 from predictions.ml import artifacts, clv, drift
 from predictions.ml import features as F
 from predictions.ml import training as T
@@ -46,6 +50,7 @@ CHAMPION_METRIC = {
 BASELINE_METRIC = {"success": "brier", "churn": "brier", "satisfaction": "mae", "segment": "macro_f1"}
 HIGHER_IS_BETTER = {"brier": False, "mae": False, "macro_f1": True}
 NEXT_ORDER_HOLDOUT_DAYS = 90.0
+TRAINING_TIME_LIMIT_SECONDS = 1800  # the training task's hard time limit
 
 
 def model_frame(model_type: str, orders: pd.DataFrame, customers: pd.DataFrame, *, now_day: float) -> F.LabelledFrame:
@@ -123,11 +128,37 @@ def _already_training(model_type: str) -> DomainError:
     )
 
 
+def training_abandoned_after() -> timedelta:
+    """How long after it was queued a run still in training has surely lost its task: a worker that died
+    mid-run has its message redelivered after the broker's visibility timeout, and each run is cut at the
+    time limit; this allows the redelivery and two runs."""
+    visibility = settings.CELERY_BROKER_TRANSPORT_OPTIONS.get("visibility_timeout", 3600)
+    return timedelta(seconds=visibility + 2 * TRAINING_TIME_LIMIT_SECONDS)
+
+
+def training_runs_abandon(*, now: datetime | None = None) -> int:
+    """Fail the runs still in training longer than `training_abandoned_after()`: their task was lost, and a
+    run in training blocks its type. A lost task that turns up later finds its run failed and does nothing.
+    Returns how many were failed."""
+    limit = training_abandoned_after()
+    stale = PredictiveModel.objects.filter(status=ModelStatus.TRAINING, created_at__lt=(now or timezone.now()) - limit)
+    for run in stale:
+        logger.warning("training %s: abandoned, still in training since %s", run, run.created_at)
+    return stale.update(
+        status=ModelStatus.FAILED,
+        status_reason=f"Abandoned: still in training {limit.total_seconds() / 3600:g} h after it was queued, so "
+        "its task was lost (the broker or its worker went away). Train again.",
+        updated_at=timezone.now(),
+    )
+
+
 def model_train_start(*, model_type: str, requested_by=None) -> PredictiveModel:
-    """Start training a type, the one way the API, the admin, beat and drift all do it: refuse a type already
-    training and too few labelled samples (saying how many are needed), open the run (`model_train_request`)
-    and hand it to a worker once the transaction commits, recording the task id on the row."""
+    """Start training a type, the one way the API, the admin, beat and drift all do it: fail abandoned runs,
+    refuse a type already training and too few labelled samples (saying how many are needed), open the run
+    (`model_train_request`) and hand it to a worker once the transaction commits, recording the task id on the
+    row. When the broker cannot take the task, the run is failed, and outside a transaction that is a 503."""
     _known_type(model_type)
+    training_runs_abandon()
     if PredictiveModel.objects.filter(model_type=model_type, status=ModelStatus.TRAINING).exists():
         raise _already_training(model_type)
     available, needed = training_samples_count(model_type=model_type), MINIMUM_SAMPLES[model_type]
@@ -140,13 +171,25 @@ def model_train_start(*, model_type: str, requested_by=None) -> PredictiveModel:
     run = model_train_request(model_type=model_type, requested_by=requested_by)
     transaction.on_commit(lambda: _train_enqueue(run.pk))
     run.refresh_from_db()  # the task id, when the commit (and so the enqueueing) has happened already
+    if run.status == ModelStatus.FAILED and not run.task_id:  # never queued (a run that failed training was)
+        raise ServiceUnavailable(run.status_reason, field="model_type")
     return run
 
 
 def _train_enqueue(model_id: int) -> None:
+    """Queue the run's task; a broker that cannot take it fails the run (nothing would ever train it)."""
     from predictions.tasks import model_train_task  # tasks import the services
 
-    result = model_train_task.delay(model_id)
+    try:
+        result = model_train_task.delay(model_id)
+    except BrokerUnreachable as error:
+        logger.error("training run %s not queued: the task broker is unreachable (%s)", model_id, error)
+        PredictiveModel.objects.filter(pk=model_id, status=ModelStatus.TRAINING).update(
+            status=ModelStatus.FAILED,
+            status_reason=f"Not queued: the task broker is unreachable ({error}). Train again once it is back.",
+            updated_at=timezone.now(),
+        )
+        return
     PredictiveModel.objects.filter(pk=model_id, task_id="").update(task_id=result.id or "")
 
 
@@ -173,17 +216,32 @@ def model_train(*, model: PredictiveModel, seed: int = 0, now: datetime | None =
         logger.warning("training %s failed: %s", model, error)
         model.status, model.status_reason = ModelStatus.FAILED, f"Training failed: {error}"
         model.training_seconds = time.perf_counter() - started
-        model.save(update_fields=["status", "status_reason", "training_seconds", "updated_at"])
-        return model
+        return _save_if_still_training(model, ["status", "status_reason", "training_seconds", "updated_at"])
     for name, value in fields.items():
         setattr(model, name, value)
     model.training_seconds = time.perf_counter() - started
     model.last_retrained = now
     model.next_retrain_due = now + timedelta(days=CADENCE_DAYS[model.model_type])
     model.status, model.status_reason = ModelStatus.VALIDATED, "Validated on the out-of-time holdout."
-    model.save()
+    saved = _save_if_still_training(model)
+    if saved is not model:  # abandoned meanwhile
+        return saved
     logger.info("training %s: validated in %.1f s", model, model.training_seconds)
     return _champion_decide(model, orders=orders, customers=customers, now_day=day_of(now))
+
+
+def _save_if_still_training(model: PredictiveModel, update_fields: list[str] | None = None) -> PredictiveModel:
+    """Store the run's result, unless the run stopped being in training meanwhile (it was abandoned): then the
+    result is dropped and the row is returned as it is."""
+    with transaction.atomic():
+        current = PredictiveModel.objects.select_for_update().defer("artifact").get(pk=model.pk)
+        if current.status != ModelStatus.TRAINING:
+            logger.warning(
+                "training %s: finished, but the run is %s by now; its result is dropped", model, current.status
+            )
+            return current
+        model.save(update_fields=update_fields)
+        return model
 
 
 def drift_reference(result: T.TrainingResult) -> dict[str, Any]:

@@ -28,6 +28,7 @@ from predictions.services import (
     model_train,
     model_train_request,
     models_retrain_due,
+    registry,
     serving,
 )
 from predictions.services.interventions import interventions_scan
@@ -119,6 +120,28 @@ def test_a_second_training_run_of_a_type_is_refused_and_a_finished_run_is_left_a
     run.status = ModelStatus.FAILED
     run.save()
     assert model_train(model=run).status == ModelStatus.FAILED  # not retrained
+
+
+@pytest.mark.django_db
+def test_a_run_abandoned_while_it_trained_drops_its_result(trained, monkeypatch):
+    """The abandon rule fails a run that has been training too long; if its task was only slow, not lost, its
+    late result must not overwrite the failure (nor be deployed)."""
+    run = model_train_request(model_type="satisfaction")
+    champion = PredictiveModel.objects.get(model_type="satisfaction", status=ModelStatus.DEPLOYED)
+    read = registry.prediction_frames_get
+
+    def read_while_the_run_is_abandoned():
+        frames = read()
+        registry.training_runs_abandon(now=timezone.now() + registry.training_abandoned_after() + timedelta(hours=1))
+        return frames
+
+    monkeypatch.setattr(registry, "prediction_frames_get", read_while_the_run_is_abandoned)
+    result = model_train(model=run, seed=1)
+
+    run.refresh_from_db()
+    assert (result.status, run.status, run.artifact_sha256) == (ModelStatus.FAILED, ModelStatus.FAILED, "")
+    assert run.status_reason.startswith("Abandoned: ")
+    assert PredictiveModel.objects.get(model_type="satisfaction", status=ModelStatus.DEPLOYED) == champion
 
 
 @pytest.mark.django_db
