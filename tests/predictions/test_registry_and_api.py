@@ -3,7 +3,13 @@ rows and deployed when it beats its baseline, champion/challenger, rollback, ref
 predictions API, the training API, and the interventions that feed the pipeline.
 
 One world is loaded and the five model types trained once for the module (about 30 s); each test runs in
-its own transaction on top of it."""
+its own transaction on top of it.
+
+The world has 400 customers. With 300, the satisfaction model's holdout was 156 ratings, and its MAE was within
+noise of the mean predictor's: from 0.010 below it to 0.0006 above, by the hour the world was loaded (the world
+ends now, and the temporal features read the calendar), so the deployment tests failed at some hours. With 400
+(213 ratings), every type beats its baseline at every start time tried over a year: satisfaction by 0.077-0.080
+MAE."""
 
 import logging
 from datetime import timedelta
@@ -46,7 +52,7 @@ TRAIN = "/api/v1/advanced-personalization/models/train"
 def trained(django_db_setup, django_db_blocker):
     with django_db_blocker.unblock():
         call_command(
-            "simulate_marketplace", "--manufacturers", "200", "--customers", "300", "--days", "365", "--no-progress"
+            "simulate_marketplace", "--manufacturers", "200", "--customers", "400", "--days", "365", "--no-progress"
         )
         versions = {t: model_train(model=model_train_request(model_type=t), seed=1) for t in TYPES}
         yield versions
