@@ -23,7 +23,7 @@ from personalization.services import (
     Preferences,
     customer_order_get,
     order_context_from_order,
-    profile_apply_feedback,
+    profile_apply_user_feedback,
     recommendation_create,
     session_outcome_record,
 )
@@ -103,19 +103,17 @@ class ProfileUpdateApi(APIView):
         data = ProfileUpdateRequestSerializer(data=request.data)
         data.is_valid(raise_exception=True)
         params = data.validated_data
-        # The session and its customer in one read; only when it is not found does it matter why.
-        session = session_get(session_id=params["session_id"], user=request.user)
-        if session is None:
-            if customer_account_get(user=request.user) is None:
-                raise PermissionDenied("Only customer accounts have a profile.")
-            raise NotFound("No such session.")
-        result = profile_apply_feedback(
-            customer=session.customer,
-            session=session,
+        result = profile_apply_user_feedback(
+            user=request.user,
+            session_id=params["session_id"],
             event_id=params["event_id"],
             interaction_data=dict(params.get("interaction_data") or {}),
             choice_data=dict(params["choice_data"]) if params.get("choice_data") else None,
         )
+        if result is None:  # only when the session is not found does it matter why
+            if customer_account_get(user=request.user) is None:
+                raise PermissionDenied("Only customer accounts have a profile.")
+            raise NotFound("No such session.")
         profile = result.profile
         body = {
             "event_id": result.interaction.event_id,

@@ -1,7 +1,11 @@
 """Writes of the personalization engine, one module per concern."""
 
 from personalization.services.outcomes import session_outcome_record
-from personalization.services.profiles import profile_apply_feedback, profile_get_or_create
+from personalization.services.profiles import (
+    profile_apply_feedback,
+    profile_apply_user_feedback,
+    profile_get_or_create,
+)
 from personalization.services.rebuild import profile_rebuild, profiles_rebuild
 from personalization.services.recommendations import (
     Preferences,
@@ -22,6 +26,7 @@ __all__ = [
     "experiment_assignment_for",
     "order_context_from_order",
     "profile_apply_feedback",
+    "profile_apply_user_feedback",
     "profile_get_or_create",
     "profile_rebuild",
     "profiles_rebuild",

@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import math
+import uuid
 from dataclasses import dataclass
 from datetime import datetime
 
 import numpy as np
-from django.db import IntegrityError, transaction
+from django.contrib.auth.base_user import AbstractBaseUser
+from django.db import IntegrityError, models, transaction
 from django.db.models import Expression, IntegerField, Q
 from django.db.models.expressions import RawSQL
 from django.utils import timezone
@@ -114,18 +116,50 @@ def profile_lock(*, customer: CustomerAccount, **annotations: Expression) -> Cus
         return queryset.get()
 
 
-def _session_count() -> Expression:
-    """The customer's recommendation sessions so far, as an annotation of its profile row.
+def _session_count(outer: type[models.Model]) -> Expression:
+    """The customer's recommendation sessions so far, as an annotation of a row of `outer` (a model with a
+    customer_id: the profile, or a session).
 
     Written as SQL: COUNT(*) over the sessions' customer index, which PostgreSQL can answer from the index.
     The ORM's grouped Subquery of the same count took about 1 ms to build and compile on every feedback, more
     than PostgreSQL took to run it."""
-    sessions, profiles = RecommendationSession._meta.db_table, CustomerPersonalizationProfile._meta.db_table
+    sessions = RecommendationSession._meta.db_table
     return RawSQL(
-        f'SELECT COUNT(*) FROM "{sessions}" AS s WHERE s."customer_id" = "{profiles}"."customer_id"',
+        f'SELECT COUNT(*) FROM "{sessions}" AS s WHERE s."customer_id" = "{outer._meta.db_table}"."customer_id"',
         (),
         output_field=IntegerField(),
     )
+
+
+def session_with_locked_profile(
+    *, session_id: uuid.UUID, user: AbstractBaseUser, count_sessions: bool = False
+) -> RecommendationSession | None:
+    """`user`'s own session by id, with its customer and the customer's profile, the profile row-locked for the
+    rest of the transaction: the feedback endpoint's reads in one statement (the profile is created first if
+    the customer has none yet). With `count_sessions`, `session.session_count` is the customer's number of
+    sessions, as of the statement's start. None when the user has no such session.
+
+    The lock's guarantees are profile_lock's. Only the profile's row is locked and re-read if it changed while
+    the statement waited; the session and the customer come from the statement's start, which is all they
+    need, since a session is never changed."""
+    queryset = (
+        RecommendationSession.objects.select_related("customer__personalization_profile")
+        # an inner join (a row only with a profile): PostgreSQL locks no row on the nullable side of an outer join
+        .filter(customer__user=user, customer__personalization_profile__isnull=False)
+        .select_for_update(of=("customer__personalization_profile",))
+    )
+    if count_sessions:
+        queryset = queryset.annotate(session_count=_session_count(RecommendationSession))
+    try:  # get, not first: a lookup by primary key needs no ORDER BY
+        return queryset.get(pk=session_id)
+    except RecommendationSession.DoesNotExist:
+        pass
+    try:  # no row: no such session of the user's, or its customer has no profile yet (a loaded history's)
+        customer = CustomerAccount.objects.get(user=user, recommendation_sessions__pk=session_id)
+    except CustomerAccount.DoesNotExist:
+        return None
+    profile_get_or_create(customer=customer)
+    return queryset.get(pk=session_id)
 
 
 def profile_view(profile: CustomerPersonalizationProfile, *, now: datetime | None = None) -> ProfileView:
@@ -249,7 +283,58 @@ def profile_apply_feedback(
 ) -> FeedbackResult:
     """Record a feedback event and learn from it. A repeated event id changes nothing; a rejected event
     leaves the profile as it was (everything is checked before anything is written)."""
-    profile = profile_lock(customer=customer, **({"session_count": _session_count()} if choice_data else {}))
+    count = {"session_count": _session_count(CustomerPersonalizationProfile)} if choice_data else {}
+    profile = profile_lock(customer=customer, **count)
+    return _feedback_apply(
+        profile,
+        customer=customer,
+        session=session,
+        event_id=event_id,
+        interaction_data=interaction_data,
+        choice_data=choice_data,
+        sessions_so_far=getattr(profile, "session_count", 0),
+    )
+
+
+@transaction.atomic
+def profile_apply_user_feedback(
+    *,
+    user: AbstractBaseUser,
+    session_id: uuid.UUID,
+    event_id: str,
+    interaction_data: dict,
+    choice_data: dict | None,
+) -> FeedbackResult | None:
+    """profile_apply_feedback for a caller who names the session by id: its session, customer and locked
+    profile are read in one statement (`session_with_locked_profile`). None when the user has no such session,
+    and then nothing is written."""
+    session = session_with_locked_profile(session_id=session_id, user=user, count_sessions=bool(choice_data))
+    if session is None:
+        return None
+    customer = session.customer
+    return _feedback_apply(
+        customer.personalization_profile,
+        customer=customer,
+        session=session,
+        event_id=event_id,
+        interaction_data=interaction_data,
+        choice_data=choice_data,
+        sessions_so_far=getattr(session, "session_count", 0),
+    )
+
+
+def _feedback_apply(
+    profile: CustomerPersonalizationProfile,
+    *,
+    customer: CustomerAccount,
+    session: RecommendationSession,
+    event_id: str,
+    interaction_data: dict,
+    choice_data: dict | None,
+    sessions_so_far: int,
+) -> FeedbackResult:
+    """The feedback event on the customer's locked profile: checks, learning, the profile's update and the
+    interaction's insert."""
     # After the lock, in a statement of their own (so that they see what a concurrent event committed while
     # this one waited for the lock), one read for both checks: a repeat of this event, and a choice already
     # recorded on this session.
@@ -280,9 +365,7 @@ def profile_apply_feedback(
     summary: dict = {"weights_before": dict(profile.personal_weights)}
     learn_from_interaction(profile, interaction_data, now)
     if chosen is not None:
-        summary.update(
-            learn_from_choice(profile, session, options, chosen[1], choice_data or {}, now, profile.session_count)
-        )
+        summary.update(learn_from_choice(profile, session, options, chosen[1], choice_data or {}, now, sessions_so_far))
     profile.save(update_fields=CHOICE_FIELDS if chosen is not None else INTERACTION_FIELDS)
     interaction = Interaction.objects.create(
         customer=customer,
