@@ -10,6 +10,7 @@ from django.db.models import Prefetch
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import render
 from django.urls import path, reverse
+from django.utils.dateparse import parse_datetime
 
 from core.errors import DomainError
 from predictions import charts
@@ -130,6 +131,13 @@ class PredictiveModelAdmin(ReadOnlyAdmin):
         extra = {"status_url": reverse("admin:predictions_model_status"), **(extra_context or {})}
         return super().changelist_view(request, extra_context=extra)
 
+    @staticmethod
+    def retrain_check(history: list[PredictiveModel]) -> dict:
+        """Beat's last count of the new labelled rows, kept on the type's latest version that did not fail
+        (`models_retrain_due`), with its time as a datetime; {} before beat has looked."""
+        check = next((m.retrain_check for m in history if m.status != ModelStatus.FAILED), None) or {}
+        return {**check, "checked_at": parse_datetime(check["checked_at"])} if check else {}
+
     def status_view(self, request: HttpRequest) -> HttpResponse:
         if not self.has_view_permission(request):
             raise PermissionDenied
@@ -158,6 +166,7 @@ class PredictiveModelAdmin(ReadOnlyAdmin):
                         f"{MINIMUM_SAMPLES[model_type]} "
                         + ("customers with a new order" if model_type == "next_order" else "new labelled rows")
                     ),
+                    "retrain_check": self.retrain_check(history),
                     "history": [{"model": m, "summary": self.holdout_vs_baseline(m)} for m in history],
                     "metric_chart": charts.metric_over_versions(
                         [

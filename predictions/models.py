@@ -51,6 +51,11 @@ class PredictiveModel(TimeStampedModel):
     deployed_at = models.DateTimeField(null=True, blank=True)
     last_retrained = models.DateTimeField(null=True, blank=True)
     next_retrain_due = models.DateTimeField(null=True, blank=True)
+    retrain_check = models.JSONField(
+        default=dict,
+        blank=True,
+        help_text="Beat's last look at retraining this version's type: when, the new labelled rows, the rows needed",
+    )
     drift_score = models.FloatField(null=True, blank=True)
     prediction_accuracy = models.JSONField(
         default=dict, blank=True, help_text="Live accuracy of the deployed version against outcomes as they arrive"

@@ -490,7 +490,8 @@ def models_retrain_due(*, now: datetime | None = None) -> list[str]:
     """The model types beat retrains now: none training, and either none trained yet, or the latest version's
     cadence has come and at least MINIMUM_SAMPLES new labelled rows exist since the data it was trained on
     (otherwise a run would learn from the same rows again). A type left out for want of new rows is logged
-    and looked at again at the next check."""
+    and looked at again at the next check. The count is kept on the latest version (`retrain_check`), for the
+    status page."""
     now = now or timezone.now()
     due: list[str] = []
     frames: tuple[pd.DataFrame, pd.DataFrame] | None = None
@@ -504,6 +505,8 @@ def models_retrain_due(*, now: datetime | None = None) -> list[str]:
         if since is not None:
             frames = frames or prediction_frames_get()  # read once for all the types due
             new = new_labelled_count(model_type, *frames, since_day=since, now_day=day_of(now))
+            check = {"checked_at": now.isoformat(), "new_labelled_rows": new, "needed": MINIMUM_SAMPLES[model_type]}
+            PredictiveModel.objects.filter(pk=latest.pk).update(retrain_check=check)  # for the status page
             if new < MINIMUM_SAMPLES[model_type]:
                 logger.info(
                     "not retraining %s: %d new labelled rows since v%d's data (needs %d)",

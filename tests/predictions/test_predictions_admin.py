@@ -76,10 +76,12 @@ def test_the_status_page_renders_the_deployed_version_history_and_inline_charts(
     first = version(1, status=ModelStatus.RETIRED, drift_score=0.05)
     deployed = version(2, status=ModelStatus.DEPLOYED, drift_score=0.12)
     deployed.prediction_accuracy = {"metrics": {"roc_auc": 0.66}, "rows": 42, "measured_at": "2026-01-01"}
+    deployed.retrain_check = {"checked_at": "2026-12-06T03:00:00+00:00", "new_labelled_rows": 37, "needed": 100}
     deployed.save()
     version(3, status=ModelStatus.FAILED, accuracy_metrics={}, status_reason="Training failed: too few rows.")
     DriftCheck.objects.create(model=first, score=0.05, band="stable", rows=600)
     DriftCheck.objects.create(model=deployed, score=0.12, band="moderate", alert=True, rows=700)
+    version(1, model_type="churn", status=ModelStatus.DEPLOYED)  # beat has not looked at churn yet
 
     response = admin_client.get(reverse(STATUS))
 
@@ -92,6 +94,9 @@ def test_the_status_page_renders_the_deployed_version_history_and_inline_charts(
     assert "42 outcomes" in success
     assert "Training failed: too few rows." in success
     assert '<span class="retrain-needs">100 new labelled rows</span> since the latest version' in success
+    assert "Beat's last look (2026-12-06 03:00): 37 of the 100." in success  # v3 failed: v2's count
+    churn = html[html.index('id="model-churn"') : html.index('id="model-segment"')]
+    assert "Beat has not looked since the latest version." in churn
     assert success.count("<svg") == 2
     assert "<polyline" in success
     assert html.count('<svg xmlns="http://www.w3.org/2000/svg" role="img"') == 10  # two charts for each of five types

@@ -169,6 +169,8 @@ def test_beat_retrains_a_type_only_once_enough_new_labelled_rows_exist(trained, 
         metrics = {**success.accuracy_metrics, "holdout_period": [end - 30.0, end]}
         PredictiveModel.objects.filter(pk=success.pk).update(accuracy_metrics=metrics, training_data_end=end - 31.0)
         assert models_retrain_due(now=now) == due
+        success.refresh_from_db()  # the count the status page shows
+        assert success.retrain_check == {"checked_at": now.isoformat(), "new_labelled_rows": newer, "needed": 100}
 
 
 @pytest.mark.django_db
