@@ -135,7 +135,7 @@ class PredictiveModelAdmin(ReadOnlyAdmin):
     def retrain_check(history: list[PredictiveModel]) -> dict:
         """Beat's last count of the new labelled rows, kept on the type's latest version that did not fail
         (`models_retrain_due`), with its time as a datetime; {} before beat has looked."""
-        check = next((m.retrain_check for m in history if m.status != ModelStatus.FAILED), None) or {}
+        check = next((m.retrain_check for m in history if m.status != ModelStatus.FAILED), {})
         return {**check, "checked_at": parse_datetime(check["checked_at"])} if check else {}
 
     def status_view(self, request: HttpRequest) -> HttpResponse:
