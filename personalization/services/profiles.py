@@ -9,8 +9,8 @@ from datetime import datetime
 
 import numpy as np
 from django.contrib.auth.base_user import AbstractBaseUser
-from django.db import IntegrityError, models, transaction
-from django.db.models import Expression, IntegerField, Q
+from django.db import IntegrityError, connection, models, transaction
+from django.db.models import Expression, IntegerField
 from django.db.models.expressions import RawSQL
 from django.utils import timezone
 
@@ -333,21 +333,8 @@ def _feedback_apply(
     choice_data: dict | None,
     sessions_so_far: int,
 ) -> FeedbackResult:
-    """The feedback event on the customer's locked profile: checks, learning, the profile's update and the
-    interaction's insert."""
-    # After the lock, in a statement of their own (so that they see what a concurrent event committed while
-    # this one waited for the lock), one read for both checks: a repeat of this event, and a choice already
-    # recorded on this session.
-    earlier = list(
-        Interaction.objects.filter(
-            Q(customer=customer, event_id=event_id) | Q(session=session, chosen_manufacturer_id__isnull=False)
-        )
-    )
-    existing = next((i for i in earlier if i.customer_id == customer.pk and i.event_id == event_id), None)
-    if existing is not None:
-        if existing.session_id != session.pk:
-            raise DomainError("This event id was used for another session.", field="event_id")
-        return FeedbackResult(existing, profile, duplicate=True)
+    """The feedback event on the customer's locked profile: checks, learning, the interaction's insert and the
+    profile's update."""
     if session.customer_id != customer.pk:
         raise DomainError("No such session.", field="session_id")
     options, shown_ids = session_options(session)
@@ -358,16 +345,13 @@ def _feedback_apply(
             f"Manufacturers {unseen} were not shown in this session.", field="interaction_data.viewed_manufacturer_ids"
         )
     chosen = _validate_choice(session, shown_ids, choice_data) if choice_data else None
-    if chosen is not None and any(i.session_id == session.pk and i.chosen_manufacturer_id is not None for i in earlier):
-        raise DomainError("A choice was already recorded for this session.", field="session_id")
 
     now = timezone.now()
     summary: dict = {"weights_before": dict(profile.personal_weights)}
     learn_from_interaction(profile, interaction_data, now)
     if chosen is not None:
         summary.update(learn_from_choice(profile, session, options, chosen[1], choice_data or {}, now, sessions_so_far))
-    profile.save(update_fields=CHOICE_FIELDS if chosen is not None else INTERACTION_FIELDS)
-    interaction = Interaction.objects.create(
+    interaction = Interaction(
         customer=customer,
         session=session,
         event_id=event_id,
@@ -379,7 +363,50 @@ def _feedback_apply(
         update_summary=summary,
         created_at=now,
     )
+    if not interaction_insert_unless_recorded(interaction):
+        return _feedback_already_recorded(profile, customer=customer, session=session, event_id=event_id)
+    profile.save(update_fields=CHOICE_FIELDS if chosen is not None else INTERACTION_FIELDS)
     return FeedbackResult(interaction, profile, duplicate=False)
+
+
+def interaction_insert_unless_recorded(interaction: Interaction) -> bool:
+    """Insert the interaction unless its customer's event id, or a choice on its session, is already recorded
+    (the table's unique constraints): one INSERT ... ON CONFLICT DO NOTHING, where the ORM would need a read
+    before its insert. True when inserted, and then `interaction.pk` is set.
+
+    Under the profile's lock (every event of a customer takes it first), a conflict is with a committed row,
+    which `_feedback_already_recorded` then reads."""
+    meta = Interaction._meta
+    fields = [f for f in meta.concrete_fields if not f.primary_key]
+    quote = connection.ops.quote_name
+    sql = (
+        f"INSERT INTO {quote(meta.db_table)} ({', '.join(quote(f.column) for f in fields)}) "
+        f"VALUES ({', '.join(['%s'] * len(fields))}) ON CONFLICT DO NOTHING RETURNING {quote(meta.pk.column)}"
+    )
+    with connection.cursor() as cursor:
+        cursor.execute(sql, [f.get_db_prep_save(f.pre_save(interaction, True), connection) for f in fields])
+        row = cursor.fetchone()
+    if row is None:
+        return False
+    interaction.pk = row[0]
+    interaction._state.adding = False
+    interaction._state.db = connection.alias
+    return True
+
+
+def _feedback_already_recorded(
+    profile: CustomerPersonalizationProfile, *, customer: CustomerAccount, session: RecommendationSession, event_id: str
+) -> FeedbackResult:
+    """The event was not inserted: it repeats an earlier one (its first result, marked duplicate), or it is
+    another choice on a session that has one (refused). The profile is read back as it is stored, without
+    what this event would have learnt."""
+    existing = Interaction.objects.filter(customer=customer, event_id=event_id).first()
+    if existing is None:
+        raise DomainError("A choice was already recorded for this session.", field="session_id")
+    if existing.session_id != session.pk:
+        raise DomainError("This event id was used for another session.", field="event_id")
+    profile.refresh_from_db()
+    return FeedbackResult(existing, profile, duplicate=True)
 
 
 # What feedback changes on the profile: the row is wide, and feedback is the busiest write, so it rewrites
