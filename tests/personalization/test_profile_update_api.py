@@ -930,6 +930,19 @@ def test_a_choice_costs_six_statements(api_client, customer, other_customer, cat
     assert CustomerPersonalizationProfile.objects.get(customer=customer).recommendation_acceptance_rate == 0.5
 
 
+@pytest.mark.django_db
+def test_an_interaction_without_a_choice_costs_six_statements(api_client, customer, catalog, django_assert_num_queries):
+    """As a choice, without the session count: every field it reads and writes comes with the locking read."""
+    shown = recommend(api_client)
+    data = {"viewed_manufacturer_ids": shown_ids(shown), "time_to_decision_seconds": 30, "explanation_opened": True}
+
+    with django_assert_num_queries(6):
+        response = feedback(api_client, shown["session_id"], "evt-1", interaction_data=data)
+
+    assert response.status_code == 200, response.json()
+    assert profile_row(customer)["total_interactions"] == 1
+
+
 # --- access ----------------------------------------------------------------------------------------------------
 
 
