@@ -32,7 +32,8 @@ DEFAULT_UTILITY_SCALE = 20.0  # the prior's scale before any segment has been fi
 DEFAULT_FACTOR_LOG_SD = 1.0  # customers' weights differ by about a factor e from the segment's
 DEFAULT_REGION_SD = 3.0
 WEIGHT_FLOOR_SHARE = 0.01  # no factor weight of a prior below this share of their sum
-EVOLUTION_SNAPSHOTS = 30  # the last snapshots kept on the profile (it is rewritten by every update)
+EVOLUTION_SNAPSHOTS = 10  # the last snapshots kept on the profile, which every choice rewrites (the whole
+# history is the interactions' update_summary: the weights before and after each event, and the confidence)
 RECENT_RATINGS = 10
 MANUFACTURER_PATTERNS = 200  # manufacturers kept in the behaviour patterns (the profile is rewritten by every update)
 HIGH_VALUE_ORDER = 50_000.0  # the scale of order value at which learning slows (see risk_adjusted_step)

@@ -13,7 +13,12 @@ from marketplace.vocabulary import FACTORS
 from personalization import learning
 from personalization.models import CustomerPersonalizationProfile, ExplanationPreference, Interaction
 from personalization.services import profile_apply_feedback, recommendation_create
-from personalization.services.profiles import MANUFACTURER_PATTERNS, manufacturer_patterns_bound, risk_adjusted_step
+from personalization.services.profiles import (
+    EVOLUTION_SNAPSHOTS,
+    MANUFACTURER_PATTERNS,
+    manufacturer_patterns_bound,
+    risk_adjusted_step,
+)
 from tests.api_helpers import ORDER, ORDER_CONTEXT, assert_domain_error, assert_field_error
 from tests.concurrency import run_concurrently
 from tests.conftest import token_client
@@ -235,6 +240,20 @@ def test_each_choice_appends_a_preference_evolution_snapshot(api_client, custome
     assert evolution[1]["weights"] == after_second["personal_weights"]
     assert evolution[1]["confidence"] == after_second["personal_confidence"]
     assert set(evolution[1]) == {"at", "version", "weights", "confidence"}
+
+
+@pytest.mark.django_db
+def test_the_profile_keeps_the_last_snapshots_and_the_interactions_keep_every_one(api_client, customer, catalog):
+    choices = EVOLUTION_SNAPSHOTS + 2
+    for n in range(choices):
+        assert choose(api_client, recommend(api_client), catalog["cheap"].id, f"evt-{n}").status_code == 200
+
+    evolution = profile_row(customer)["preference_evolution"]
+    assert [snapshot["version"] for snapshot in evolution] == list(range(3, choices + 1))
+    logged = [i.update_summary for i in Interaction.objects.order_by("created_at", "id")]
+    assert len(logged) == choices
+    assert [s["weights_after"] for s in logged[2:]] == [snapshot["weights"] for snapshot in evolution]
+    assert [s["weights_before"] for s in logged[1:]] == [s["weights_after"] for s in logged[:-1]]
 
 
 @pytest.mark.django_db
@@ -1027,7 +1046,9 @@ def test_sixteen_concurrent_choices_on_sixteen_sessions_all_apply(catalog):
     assert profile["total_choices"] == 16
     assert profile["total_interactions"] == 16
     assert profile["weights_version"] == 16
-    assert [snapshot["version"] for snapshot in profile["preference_evolution"]] == list(range(1, 17))
+    assert [snapshot["version"] for snapshot in profile["preference_evolution"]] == list(
+        range(17 - EVOLUTION_SNAPSHOTS, 17)
+    )
     assert profile["behavior_patterns"]["manufacturers"][str(catalog["fast"].id)]["chosen"] == 16
     assert Interaction.objects.filter(chosen_manufacturer_id=catalog["fast"].id).count() == 16
 
