@@ -543,6 +543,34 @@ def test_repeated_event_id_returns_the_first_result_marked_duplicate_and_changes
 
 
 @pytest.mark.django_db
+def test_a_repeat_with_other_valid_details_returns_the_first_result_and_changes_nothing(api_client, customer, catalog):
+    """The event id decides: a retry whose details differ (another time, another view) is still the first event."""
+    shown = recommend(api_client)
+    first = feedback(
+        api_client,
+        shown["session_id"],
+        "evt-1",
+        interaction_data={"viewed_manufacturer_ids": shown_ids(shown)[:1], "time_to_decision_seconds": 50},
+        choice_data={"chosen_manufacturer_id": catalog["cheap"].id},
+    )
+    assert first.status_code == 200, first.json()
+    applied = profile_row(customer)
+
+    repeat = feedback(
+        api_client,
+        shown["session_id"],
+        "evt-1",
+        interaction_data={"time_to_decision_seconds": 5000, "explanation_opened": True},
+        choice_data={"chosen_manufacturer_id": catalog["premium"].id},
+    )
+
+    assert repeat.status_code == 200, repeat.json()
+    assert repeat.json() == {**first.json(), "duplicate": True}
+    assert profile_row(customer) == applied
+    assert Interaction.objects.count() == 1
+
+
+@pytest.mark.django_db
 def test_an_event_id_reused_for_another_session_is_refused_and_changes_nothing(api_client, customer, catalog):
     shown = recommend(api_client)
     first = choose(api_client, shown, catalog["cheap"].id, "evt-1")
