@@ -25,7 +25,7 @@ from bench.harness import UNTHROTTLED, Report, Timing, time_calls
 from marketplace import scoring
 from marketplace.selectors import catalog_get
 from marketplace.simulation import WorldConfig, build_world, draw_order, simulate_history
-from marketplace.truth.closed_loop import ORACLE, PERSONALIZED, SEGMENT, loaded_world, run_closed_loop
+from marketplace.truth.closed_loop import ORACLE, PERSONALIZED, SEGMENT, LoopResult, loaded_world, run_closed_loop
 from marketplace.truth.loading import world_delete, world_load
 from marketplace.truth.models import SimulatedWorld
 from marketplace.truth.recovery_ceiling import ceiling_cosines, true_prior_cosines
@@ -126,22 +126,27 @@ def _learning(report: Report) -> dict[int, float]:
     return cosine
 
 
+def personalized_loop(config: WorldConfig, *, seed: int, track_cosine_at: tuple[int, ...]) -> LoopResult:
+    """The goal's personalized loop (LOOP_CUSTOMERS x LOOP_ORDERS) on a freshly loaded world of `config`, its
+    segment priors fitted from the loaded history first."""
+    world, record = _fresh_world(config)
+    segment_preferences_recompute()
+    return run_closed_loop(
+        loaded_world(world, record),
+        customer_indices=list(range(LOOP_CUSTOMERS)),
+        orders_per_customer=LOOP_ORDERS,
+        policy=PERSONALIZED,
+        seed=seed,
+        track_cosine_at=track_cosine_at,
+    )
+
+
 def _recovery_over_seeds(report: Report, seed_9: dict[int, float]) -> None:
     """The personalized loop of `_learning` again with other loop seeds (other orders and responses for the same
     customers), each from a freshly loaded world: how much one seed's median moves."""
     medians = {9: seed_9}
     for seed in OTHER_LOOP_SEEDS:
-        world, record = _fresh_world(LEARNING_WORLD)
-        segment_preferences_recompute()
-        result = run_closed_loop(
-            loaded_world(world, record),
-            customer_indices=list(range(LOOP_CUSTOMERS)),
-            orders_per_customer=LOOP_ORDERS,
-            policy=PERSONALIZED,
-            seed=seed,
-            track_cosine_at=(10, 50),
-        )
-        medians[seed] = _medians(result.cosines)
+        medians[seed] = _medians(personalized_loop(LEARNING_WORLD, seed=seed, track_cosine_at=(10, 50)).cosines)
     seeds = sorted(medians)
     report.add(
         f"weight recovery over loop seeds {seeds[0]}-{seeds[-1]} (the world and customers above)",

@@ -106,25 +106,15 @@ def run(out: Path, runs: list[tuple[int, int]]) -> None:
 
     from django.test.utils import setup_databases, setup_test_environment, teardown_databases
 
-    from bench.personalization import LEARNING_WORLD, LOOP_CUSTOMERS, LOOP_ORDERS, _fresh_world, _medians
-    from marketplace.truth.closed_loop import PERSONALIZED, loaded_world, run_closed_loop
-    from personalization.services import segment_preferences_recompute
+    from bench.personalization import LEARNING_WORLD, _medians, personalized_loop
 
     commit = _commit()
     setup_test_environment()
     databases = setup_databases(verbosity=0, interactive=False)
     try:
         for world_seed, loop_seed in runs:
-            world, record = _fresh_world(replace(LEARNING_WORLD, seed=world_seed))
-            segment_preferences_recompute()
-            result = run_closed_loop(
-                loaded_world(world, record),
-                customer_indices=list(range(LOOP_CUSTOMERS)),
-                orders_per_customer=LOOP_ORDERS,
-                policy=PERSONALIZED,
-                seed=loop_seed,
-                track_cosine_at=TRACKED,
-            )
+            config = replace(LEARNING_WORLD, seed=world_seed)
+            result = personalized_loop(config, seed=loop_seed, track_cosine_at=TRACKED)
             row = {
                 "world": world_seed,
                 "loop_seed": loop_seed,
