@@ -48,9 +48,8 @@ class Comparison:
 
 def paired_comparison(base: Sequence[dict], change: Sequence[dict], *, at: int = 10) -> Comparison:
     """The runs of `change` against those of `base` with the same world and loop seed (rows as `run` writes them)."""
-    key = lambda row: (row["world"], row["loop_seed"])  # noqa: E731
-    before = {key(row): row for row in base}
-    paired = [(before[key(row)], row) for row in change if key(row) in before]
+    before = {_run_key(row): row for row in base}
+    paired = [(before[_run_key(row)], row) for row in change if _run_key(row) in before]
     if len(paired) < 2:
         raise ValueError("a comparison needs at least two runs in both files with the same world and loop seed")
     gains = np.array([b["cosine"][str(at)] - a["cosine"][str(at)] for a, b in paired])
@@ -69,6 +68,10 @@ def paired_comparison(base: Sequence[dict], change: Sequence[dict], *, at: int =
         down=int((gains < 0).sum()),
         conversion_change=float(conversion.mean()),
     )
+
+
+def _run_key(row: dict) -> tuple[int, int]:
+    return row["world"], row["loop_seed"]
 
 
 def _t(mean: float, standard_error: float) -> float:
