@@ -407,9 +407,10 @@ def _feedback_already_recorded(
     """The event was not inserted: it repeats an earlier one (its first result, marked duplicate), or it is
     another choice on a session that has one (refused). The profile is read back as it is stored, without
     what this event would have learnt."""
-    existing = Interaction.objects.filter(customer=customer, event_id=event_id).first()
-    if existing is None:
-        raise DomainError("A choice was already recorded for this session.", field="session_id")
+    try:  # get, not first: a unique lookup needs no ORDER BY
+        existing = Interaction.objects.get(customer=customer, event_id=event_id)
+    except Interaction.DoesNotExist:
+        raise DomainError("A choice was already recorded for this session.", field="session_id") from None
     if existing.session_id != session.pk:
         raise DomainError("This event id was used for another session.", field="event_id")
     profile.refresh_from_db()
