@@ -11,13 +11,21 @@ import pytest
 from marketplace.scoring import REGION_INDEX
 from marketplace.vocabulary import FACTORS
 from personalization import learning
-from personalization.models import CustomerPersonalizationProfile, ExplanationPreference, Interaction
+from personalization.models import (
+    CustomerPersonalizationProfile,
+    ExplanationPreference,
+    Interaction,
+    RecommendationSession,
+)
 from personalization.services import profile_apply_feedback, recommendation_create
 from personalization.services.profiles import (
     EVOLUTION_SNAPSHOTS,
+    FEEDBACK_PROFILE_FIELDS,
+    FEEDBACK_SESSION_FIELDS,
     MANUFACTURER_PATTERNS,
     manufacturer_patterns_bound,
     risk_adjusted_step,
+    session_with_locked_profile,
 )
 from tests.api_helpers import ORDER, ORDER_CONTEXT, assert_domain_error, assert_field_error
 from tests.concurrency import run_concurrently
@@ -988,6 +996,34 @@ def test_an_interaction_without_a_choice_costs_six_statements(api_client, custom
 
     assert response.status_code == 200, response.json()
     assert profile_row(customer)["total_interactions"] == 1
+
+
+@pytest.mark.django_db
+def test_the_locking_read_gives_the_session_customer_and_profile_as_the_orm_reads_them(api_client, customer, catalog):
+    """The feedback's read is written as SQL: every field it holds must come back as the ORM's own read gives it
+    (JSON decoded, times aware, the same types), and the customer and profile be wired to the session."""
+    shown = recommend(api_client)
+    choose(api_client, shown, catalog["cheap"].id)  # a profile with a belief, patterns and times to read back
+    second = recommend(api_client)
+    session_id = uuid.UUID(second["session_id"])
+
+    session = session_with_locked_profile(session_id=session_id, user=customer.user, count_sessions=True)
+
+    expected = RecommendationSession.objects.get(pk=session_id)
+    profile = CustomerPersonalizationProfile.objects.get(customer=customer)
+    for name in FEEDBACK_SESSION_FIELDS:
+        assert getattr(session, name) == getattr(expected, name), name
+        assert type(getattr(session, name)) is type(getattr(expected, name)), name
+    read = session.customer.personalization_profile
+    for name in FEEDBACK_PROFILE_FIELDS:
+        assert getattr(read, name) == getattr(profile, name), name
+        assert type(getattr(read, name)) is type(getattr(profile, name)), name
+    assert read.last_interaction_at is not None
+    assert read.last_interaction_at.tzinfo is not None
+    assert session.customer.pk == customer.pk
+    assert read.customer_id == customer.pk
+    assert session.session_count == 2
+    assert session_with_locked_profile(session_id=uuid.uuid4(), user=customer.user) is None
 
 
 # --- access ----------------------------------------------------------------------------------------------------
