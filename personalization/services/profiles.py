@@ -128,8 +128,8 @@ def _session_count(outer: type[models.Model]) -> Expression:
 
 
 def _session_count_sql(outer: str) -> str:
-    """COUNT(*) of the sessions of the customer of the row `outer` (a quoted table or alias with a customer_id)
-    names, which PostgreSQL can answer from the sessions' customer index."""
+    """The SQL that counts the sessions of the customer of the row `outer` names (a quoted table name or alias
+    with a customer_id column); PostgreSQL answers it from the sessions' customer index."""
     quote = connection.ops.quote_name
     sessions = quote(RecommendationSession._meta.db_table)
     customer = quote(RecommendationSession._meta.get_field("customer").column)
