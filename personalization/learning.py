@@ -13,23 +13,32 @@ population's moments recovers a customer's weights with a median cosine of 0.906
 Gaussian over beta and 0.938 with the log-normal; the engine's own online learning went from 0.885 to 0.909.
 
 The state starts at the segment's prior (hierarchical Bayes, as in choice-based conjoint: the customer's
-weights are drawn around its segment's), and each choice moves it by one Newton (Fisher scoring) step of the
-log posterior in z, the conditional-logit gradient `J (x_j - sum_i p_i x_i)` with `J = d beta / d z`
-(beta for a factor, 1 for a region) preconditioned by the posterior covariance:
-- shrinkage toward the segment is the prior term, so a new customer's weights are the segment's and a
-  confident customer's are its own (the posterior mean is `(1 - c) w_segment + c w_personal` in effect);
-- the step, the learning velocity, is large while the posterior is wide and small once it is narrow, and a
+weights are drawn around its segment's), and each choice moves it to the Gaussian with the mean and covariance
+of the belief times the choice's likelihood (assumed density filtering; the moments by quasi-Monte Carlo over
+512 fixed points, so an update is deterministic):
+- shrinkage toward the segment is the prior, so a new customer's weights are the segment's and a confident
+  customer's are its own (the posterior mean is `(1 - c) w_segment + c w_personal` in effect);
+- the move, the learning velocity, is large while the belief is wide and small once it is narrow, and a
   caller may scale it down (for high-value customers);
-- a step is bounded in norm (a poisoning guard): no single event can move the weights far.
+- a move is bounded in norm (a poisoning guard): no single event can move the weights far.
+One Newton (Fisher scoring) step at the mean, the conditional-logit gradient `J (x_j - sum_i p_i x_i)` with
+`J = d beta / d z` (beta for a factor, 1 for a region) preconditioned by the covariance, is what the engine
+did before, and what EM's customers still take (`posterior_after`); it overshoots a log weight's curved
+likelihood. On one choice of the simulated marketplace's lists, the matched moments are 0.07 posterior standard
+deviations from the exact posterior's mean at the median (0.17 at the 90th percentile) and the Newton step
+0.26 (0.61); the median cosine after 10 choices of the goal's closed loop went from 0.909 to 0.942.
 """
 
 from __future__ import annotations
 
+import functools
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
+from scipy import special
+from scipy.stats import qmc
 
 from marketplace.vocabulary import FACTORS, REGIONS
 
@@ -38,6 +47,8 @@ N_REGIONS = len(REGIONS)
 DIMENSIONS = N_FACTORS + N_REGIONS
 MAX_STEP_NORM = 3.0  # the largest change of z one event may make (log units for factors, utility for regions)
 DEFAULT_POSITION_BIAS = 1.0
+MOMENT_POINTS = 512  # quasi-Monte Carlo points of a moment-matched update
+MIN_EFFECTIVE_POINTS = 2 * DIMENSIONS  # fewer carrying the weight: the points miss the posterior; Newton instead
 
 
 @dataclass(frozen=True)
@@ -148,12 +159,18 @@ def choice_update(
     weight: float = 1.0,
     informative: bool = True,
     max_step: float = MAX_STEP_NORM,
+    matched: bool = True,
 ) -> ChoiceUpdate:
-    """One Newton step of the log posterior after `chosen` was picked among `options` (rows best first).
+    """The belief after `chosen` was picked among `options` (rows best first).
 
-    `weight` scales the observation (1 for a choice; an outcome may reinforce (> 0) or weaken (< 0) a
-    choice). With `informative`, the observation's Fisher information is added to the precision (a choice
-    is evidence); a reinforcement is not new evidence about the choice, so it moves the mean only.
+    A choice (`informative`) moves the Gaussian belief to the mean and covariance of the belief times the
+    choice's likelihood (assumed density filtering: `_matched_moments`). With `matched=False`, or when too few
+    of the points carry that product (a choice far in the belief's tail), it takes one Newton (Fisher scoring)
+    step instead: the gradient preconditioned by the covariance, the choice's Fisher information added to the
+    precision. `step_scale` (the learning velocity: smaller for high-value customers) scales the move of the
+    mean; the evidence counts in full. `weight` scales the observation: 1 for a choice; an outcome may
+    reinforce (> 0) or weaken (< 0) a choice, which is not new evidence (`informative=False`): one Newton step
+    of the mean, the precision left as it is.
     """
     options = np.asarray(options, dtype=float)
     if options.ndim != 2 or options.shape[1] != DIMENSIONS or not 0 <= chosen < len(options):
@@ -164,14 +181,18 @@ def choice_update(
     precision = state.precision_array
     beta = utility_weights(mean)
     probabilities = choice_probabilities(beta, options, offsets)
-    jacobian = np.concatenate([beta[:N_FACTORS], np.ones(N_REGIONS)])  # d beta / d z
-    design = options * jacobian[None, :]  # d utility / d z of each option
-    expected = probabilities @ design
-    gradient = weight * (design[chosen] - expected)
-    if informative:
-        centred = design - expected
-        precision = precision + abs(weight) * (centred * probabilities[:, None]).T @ centred
-    step = step_scale * np.linalg.solve(precision, gradient)
+    moments = _matched_moments(mean, precision, options, chosen, offsets, weight) if informative and matched else None
+    if moments is not None:
+        matched_mean, precision = moments
+        step = step_scale * (matched_mean - mean)
+    else:
+        jacobian = np.concatenate([beta[:N_FACTORS], np.ones(N_REGIONS)])  # d beta / d z
+        design = options * jacobian[None, :]  # d utility / d z of each option
+        expected = probabilities @ design
+        if informative:
+            centred = design - expected
+            precision = precision + abs(weight) * (centred * probabilities[:, None]).T @ centred
+        step = step_scale * np.linalg.solve(precision, weight * (design[chosen] - expected))
     norm = float(np.linalg.norm(step))
     clipped = norm > max_step
     if clipped:
@@ -183,6 +204,49 @@ def choice_update(
         step_norm=min(norm, max_step),
         clipped=clipped,
     )
+
+
+@functools.cache
+def _standard_points() -> np.ndarray:
+    """MOMENT_POINTS points of the standard normal in DIMENSIONS: a scrambled Sobol set (fixed seed) and its
+    mirror image, whitened, so that their mean is exactly 0 and their covariance exactly the identity (equal
+    weights give back the belief itself)."""
+    half = special.ndtri(qmc.Sobol(DIMENSIONS, scramble=True, seed=20261206).random(MOMENT_POINTS // 2))
+    points = np.vstack([half, -half])
+    root = np.linalg.cholesky(points.T @ points / len(points))
+    return np.linalg.solve(root, points.T).T
+
+
+def _matched_moments(
+    mean: np.ndarray,
+    precision: np.ndarray,
+    options: np.ndarray,
+    chosen: int,
+    offsets: np.ndarray | None,
+    weight: float,
+) -> tuple[np.ndarray, np.ndarray] | None:
+    """The mean and precision of the Gaussian with the moments of the belief times likelihood ** weight, by
+    quasi-Monte Carlo: the belief's points (`_standard_points` through its Cholesky root) weighted by the
+    likelihood. None when fewer than MIN_EFFECTIVE_POINTS of the points carry the weight."""
+    if weight == 0:
+        return mean, precision
+    root = np.linalg.cholesky(np.linalg.inv(precision))
+    z = mean + _standard_points() @ root.T
+    beta = np.concatenate([np.exp(np.clip(z[:, :N_FACTORS], -30.0, 30.0)), z[:, N_FACTORS:]], axis=1)
+    utilities = beta @ options.T
+    if offsets is not None:
+        utilities = utilities + offsets
+    top = utilities.max(axis=1)
+    log_likelihood = utilities[:, chosen] - top - np.log(np.exp(utilities - top[:, None]).sum(axis=1))
+    log_weights = weight * log_likelihood
+    weights = np.exp(log_weights - log_weights.max())
+    weights /= weights.sum()
+    if 1.0 / float(weights @ weights) < MIN_EFFECTIVE_POINTS:
+        return None
+    matched_mean = weights @ z
+    centred = z - matched_mean
+    covariance = (centred * weights[:, None]).T @ centred
+    return matched_mean, np.linalg.inv(0.5 * (covariance + covariance.T))
 
 
 def confidence(state: PreferenceState, prior: PreferenceState) -> float:
@@ -292,12 +356,15 @@ def fit_pooled_logit(
 def posterior_after(
     prior: PreferenceState, observations: Sequence[ChoiceObservation], *, position_bias: float
 ) -> tuple[PreferenceState, float]:
-    """The belief after learning from each choice in turn, and how well the belief predicted each choice
-    before learning from it (the sum of the log probabilities: prequential, a marginal likelihood)."""
+    """The belief after learning from each choice in turn by a Newton step, and how well the belief predicted
+    each choice before learning from it (the sum of the log probabilities: prequential, a marginal likelihood).
+    EM's customers learn by the Newton step, not the engine's matched moments: with the matched posteriors EM's
+    spread of the log factor weights falls to 0.5-0.9 and that of the region effects rises to 2-3.5 (the truth:
+    about 1.25 and 1.9), and a first version that learnt them so converted 4.8 % less in the closed loop."""
     state, log_likelihood = prior, 0.0
     for observation in observations:
         offsets = position_offsets(len(observation.options), position_bias)
-        update = choice_update(state, observation.options, observation.chosen, offsets=offsets)
+        update = choice_update(state, observation.options, observation.chosen, offsets=offsets, matched=False)
         log_likelihood += math.log(max(update.probabilities[observation.chosen], 1e-300))
         state = update.state
     return state, log_likelihood

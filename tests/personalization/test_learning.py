@@ -10,7 +10,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from scipy import optimize
+from scipy import optimize, special
 
 from personalization import learning
 from personalization.learning import DIMENSIONS, N_FACTORS, N_REGIONS
@@ -142,11 +142,46 @@ def test_a_choice_moves_the_mean_toward_the_chosen_option_and_makes_it_more_like
     assert update.state.choices == 1
 
 
-def test_the_step_is_the_gradient_preconditioned_by_the_posterior_covariance(prior):
+def exact_moments(state, options, chosen, offsets, tilt=1.0, draws=200_000):
+    """The mean and covariance of the belief times likelihood ** tilt, by plain Monte Carlo with many draws."""
+    rng = np.random.default_rng(99)
+    z = state.mean_array + rng.standard_normal((draws, DIMENSIONS)) @ np.linalg.cholesky(state.covariance).T
+    utilities = np.hstack([np.exp(z[:, :N_FACTORS]), z[:, N_FACTORS:]]) @ options.T + offsets
+    log_likelihood = utilities[:, chosen] - special.logsumexp(utilities, axis=1)
+    weights = special.softmax(tilt * log_likelihood)
+    mean = weights @ z
+    return mean, ((z - mean) * weights[:, None]).T @ (z - mean)
+
+
+def mahalanobis(a, b, covariance):
+    return float(np.linalg.norm(np.linalg.solve(np.linalg.cholesky(covariance), a - b)))
+
+
+@pytest.mark.parametrize("seed", range(5))
+def test_a_choice_moves_the_belief_to_the_moments_of_the_belief_times_the_likelihood(prior, seed):
+    rng = np.random.default_rng(seed)
+    options = shown_options(rng)
+    chosen = int(rng.integers(K))
+    offsets = learning.position_offsets(K, 1.0)
+    mean, covariance = exact_moments(prior, options, chosen, offsets)
+
+    matched = learning.choice_update(prior, options, chosen, offsets=offsets, max_step=1e9)
+    newton = learning.choice_update(prior, options, chosen, offsets=offsets, max_step=1e9, matched=False)
+
+    error = mahalanobis(matched.state.mean_array, mean, covariance)
+    assert error < 0.6  # in posterior standard deviations
+    assert error < 0.6 * mahalanobis(newton.state.mean_array, mean, covariance)
+    log_variance_ratio = np.log(np.diag(matched.state.covariance) / np.diag(covariance))
+    assert np.abs(log_variance_ratio).max() < 0.45
+    again = learning.choice_update(prior, options, chosen, offsets=offsets, max_step=1e9)
+    assert again.state == matched.state  # deterministic: the same points every time
+
+
+def test_the_newton_step_is_the_gradient_preconditioned_by_the_posterior_covariance(prior):
     rng = np.random.default_rng(21)
     options = shown_options(rng)
 
-    update = learning.choice_update(prior, options, 2, max_step=1e9)
+    update = learning.choice_update(prior, options, 2, max_step=1e9, matched=False)
 
     p = learning.choice_probabilities(learning.utility_weights(prior.mean_array), options)
     gradient = design(prior, options)  # the chain rule through beta = exp(z) for the factors
@@ -156,6 +191,20 @@ def test_the_step_is_the_gradient_preconditioned_by_the_posterior_covariance(pri
     expected = np.linalg.solve(precision, gradient[2] - p @ gradient)
     assert update.state.mean_array - prior.mean_array == pytest.approx(expected)
     assert not update.clipped
+
+
+def test_a_choice_that_few_points_explain_falls_back_to_the_newton_step():
+    """A choice of an option worse in every factor: the likelihood sits in the belief's far tail, where too few
+    of the points lie to match its moments."""
+    state = learning.prior_state(
+        np.concatenate([np.full(N_FACTORS, np.log(20.0)), np.zeros(N_REGIONS)]), np.ones(DIMENSIONS)
+    )
+    options = learning.option_matrix(np.array([[0.9] * N_FACTORS, [0.1] * N_FACTORS]), np.array([0, 0]))
+
+    update = learning.choice_update(state, options, 1, max_step=1e9)
+    newton = learning.choice_update(state, options, 1, max_step=1e9, matched=False)
+
+    assert update.state == newton.state
 
 
 def test_no_single_choice_moves_the_weights_further_than_max_step():
@@ -176,15 +225,35 @@ def test_no_single_choice_moves_the_weights_further_than_max_step():
     assert default.step_norm == pytest.approx(learning.MAX_STEP_NORM)
 
 
-def test_step_scale_shrinks_the_step_and_zero_learns_nothing_about_the_mean(prior):
-    options = shown_options(np.random.default_rng(5))
+def test_a_matched_step_is_bounded_too(prior):
+    options = shown_options(np.random.default_rng(1))
+    offsets = learning.position_offsets(K, 1.0)
 
-    full = learning.choice_update(prior, options, 0, max_step=1e9)
-    half = learning.choice_update(prior, options, 0, step_scale=0.5, max_step=1e9)
-    none = learning.choice_update(prior, options, 0, step_scale=0.0)
+    free = learning.choice_update(prior, options, 6, offsets=offsets, max_step=1e9)
+    bounded = learning.choice_update(prior, options, 6, offsets=offsets, max_step=0.25)
+
+    assert free.step_norm > 0.25
+    assert bounded.clipped
+    assert float(np.linalg.norm(bounded.state.mean_array - prior.mean_array)) == pytest.approx(0.25)
+    assert bounded.state.precision == free.state.precision
+
+
+@pytest.mark.parametrize("matched", [True, False])
+def test_step_scale_shrinks_the_move_of_the_mean_and_zero_moves_nothing(prior, matched):
+    options = shown_options(np.random.default_rng(5))
+    offsets = learning.position_offsets(K, 1.0)
+
+    def update(step_scale: float) -> learning.ChoiceUpdate:
+        return learning.choice_update(
+            prior, options, 0, offsets=offsets, step_scale=step_scale, max_step=1e9, matched=matched
+        )
+
+    full, half, none = update(1.0), update(0.5), update(0.0)
 
     assert half.state.mean_array - prior.mean_array == pytest.approx(0.5 * (full.state.mean_array - prior.mean_array))
     assert none.state.mean == prior.mean
+    assert half.state.precision == full.state.precision == none.state.precision  # the evidence counts in full
+    assert none.state.precision != prior.precision
 
 
 def test_an_uninformative_reinforcement_moves_the_mean_but_leaves_the_precision_and_the_count(prior):
@@ -474,7 +543,7 @@ def test_empirical_bayes_of_no_customers_is_its_start(prior):
     assert fitted == prior
 
 
-def test_posterior_after_is_the_online_updates_in_turn_and_their_predictive_log_likelihood(prior):
+def test_posterior_after_is_the_newton_updates_in_turn_and_their_predictive_log_likelihood(prior):
     rng = np.random.default_rng(34)
     observations = simulated_segment(rng, SEGMENT_MEAN, SEGMENT_SD, customers=1, choices=5)[0]
 
@@ -482,7 +551,8 @@ def test_posterior_after_is_the_online_updates_in_turn_and_their_predictive_log_
 
     expected, total = prior, 0.0
     for o in observations:
-        update = learning.choice_update(expected, o.options, o.chosen, offsets=learning.position_offsets(6, 1.0))
+        offsets = learning.position_offsets(6, 1.0)
+        update = learning.choice_update(expected, o.options, o.chosen, offsets=offsets, matched=False)
         total += math.log(update.probabilities[o.chosen])
         expected = update.state
     assert state == expected
