@@ -227,10 +227,14 @@ def _matched_moments(
 ) -> tuple[np.ndarray, np.ndarray] | None:
     """The mean and precision of the Gaussian with the moments of the belief times likelihood ** weight, by
     quasi-Monte Carlo: the belief's points (`_standard_points` through its Cholesky root) weighted by the
-    likelihood. None when fewer than MIN_EFFECTIVE_POINTS of the points carry the weight."""
+    likelihood. None when fewer than MIN_EFFECTIVE_POINTS of the points carry the weight, or when the belief's
+    covariance or the matched one is not positive definite (numerically)."""
     if weight == 0:
         return mean, precision
-    root = np.linalg.cholesky(np.linalg.inv(precision))
+    try:
+        root = np.linalg.cholesky(np.linalg.inv(precision))
+    except np.linalg.LinAlgError:
+        return None
     z = mean + _standard_points() @ root.T
     beta = np.concatenate([np.exp(np.clip(z[:, :N_FACTORS], -30.0, 30.0)), z[:, N_FACTORS:]], axis=1)
     utilities = beta @ options.T
@@ -246,7 +250,12 @@ def _matched_moments(
     matched_mean = weights @ z
     centred = z - matched_mean
     covariance = (centred * weights[:, None]).T @ centred
-    return matched_mean, np.linalg.inv(0.5 * (covariance + covariance.T))
+    covariance = 0.5 * (covariance + covariance.T)
+    try:
+        np.linalg.cholesky(covariance)
+    except np.linalg.LinAlgError:
+        return None
+    return matched_mean, np.linalg.inv(covariance)
 
 
 def confidence(state: PreferenceState, prior: PreferenceState) -> float:

@@ -207,6 +207,18 @@ def test_a_choice_that_few_points_explain_falls_back_to_the_newton_step():
     assert update.state == newton.state
 
 
+def test_a_belief_whose_covariance_is_not_positive_definite_falls_back_to_the_newton_step(prior):
+    precision = prior.precision_array.copy()
+    precision[0, 1] = precision[1, 0] = 10 * precision[0, 0]  # indefinite
+    state = learning.state_from(prior.mean_array, precision)
+    options = shown_options(np.random.default_rng(2))
+
+    update = learning.choice_update(state, options, 1, max_step=1e9)
+    newton = learning.choice_update(state, options, 1, max_step=1e9, matched=False)
+
+    assert update.state == newton.state
+
+
 def test_no_single_choice_moves_the_weights_further_than_max_step():
     wide = learning.prior_state(np.zeros(DIMENSIONS), np.full(DIMENSIONS, 50.0))
     options = shown_options(np.random.default_rng(4))
