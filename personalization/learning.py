@@ -400,11 +400,11 @@ def empirical_bayes_prior(
     spread_multipliers: Sequence[float] = SPREAD_MULTIPLIERS,
 ) -> PreferenceState:
     """A segment's prior from its customers' choices: EM for the normal hierarchical model, each customer's
-    posterior approximated by its online updates. Each round learns every customer from the current prior,
-    then sets the prior's mean to the mean of their posterior means and its variance to the spread of those
-    means plus their mean posterior variance (never below `sd_floor`). The online posteriors are narrower
-    than exact ones, so EM settles on too small a spread of the factor weights: last, that spread is scaled by
-    the multiple of `spread_multipliers` with the highest predictive likelihood."""
+    posterior approximated by its Newton updates (`posterior_after`). Each round learns every customer from the
+    current prior, then sets the prior's mean to the mean of their posterior means and its variance to the
+    spread of those means plus their mean posterior variance (never below `sd_floor`). The Newton posteriors
+    are narrower than exact ones, so EM settles on too small a spread of the factor weights: last, that spread
+    is scaled by the multiple of `spread_multipliers` with the highest predictive likelihood."""
     mean, sd = start.mean_array, np.sqrt(np.diag(start.covariance))
     floor = np.asarray(sd_floor, dtype=float)
     if not customers:
