@@ -119,6 +119,9 @@ class CustomerPersonalizationProfile(models.Model):
     created_at = models.DateTimeField(default=timezone.now, editable=False)
     updated_at = models.DateTimeField(auto_now=True)
     last_interaction_at = models.DateTimeField(null=True, blank=True)
+    revision = models.PositiveBigIntegerField(
+        default=0, editable=False, help_text="Counts the writes of the row; feedback writes only if it is unchanged"
+    )
 
     class Meta:
         constraints = [
@@ -149,6 +152,14 @@ class CustomerPersonalizationProfile(models.Model):
 
     def __str__(self) -> str:
         return f"Profile of {self.customer}"
+
+    def save(self, *args, **kwargs) -> None:
+        """Every write through the ORM counts in `revision`, so that a feedback event learnt from an earlier
+        read of the row is not written over it (see personalization.services.profiles)."""
+        self.revision += 1
+        if kwargs.get("update_fields") is not None:
+            kwargs["update_fields"] = {*kwargs["update_fields"], "revision"}
+        super().save(*args, **kwargs)
 
 
 class SegmentPreference(models.Model):

@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import math
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
+from typing import TypeVar
 
 import numpy as np
 from django.contrib.auth.base_user import AbstractBaseUser
@@ -107,10 +110,18 @@ def profile_lock(*, customer: CustomerAccount, **annotations: Expression) -> Cus
     """The customer's profile, row-locked for the rest of the transaction (created first if need be), with
     `annotations` (expressions over its row) read in the same round trip, as of the statement's start.
 
-    Every event of a customer takes this lock first: repeats and concurrent copies of an event, and two
-    choices on one session, are then seen by the checks that follow."""
-    queryset = CustomerPersonalizationProfile.objects.select_for_update().filter(customer=customer)
-    queryset = queryset.annotate(**annotations)
+    Outcomes take this lock first, and feedback when it lost the race for an unchanged profile (see
+    `_optimistically`): repeats and concurrent copies of an event are then seen by the checks that follow."""
+    return profile_read(customer=customer, lock=True, **annotations)
+
+
+def profile_read(
+    *, customer: CustomerAccount, lock: bool = False, **annotations: Expression
+) -> CustomerPersonalizationProfile:
+    """The customer's profile (created first if need be), row-locked with `lock`, with `annotations`."""
+    queryset = CustomerPersonalizationProfile.objects.filter(customer=customer).annotate(**annotations)
+    if lock:
+        queryset = queryset.select_for_update()
     try:  # get, not first: a unique lookup needs no ORDER BY
         return queryset.get()
     except CustomerPersonalizationProfile.DoesNotExist:
@@ -136,18 +147,19 @@ def _session_count_sql(outer: str) -> str:
     return f"SELECT COUNT(*) FROM {sessions} AS n WHERE n.{customer} = {outer}.{customer}"
 
 
-def session_with_locked_profile(
-    *, session_id: uuid.UUID, user: AbstractBaseUser, count_sessions: bool = False
+def session_with_profile(
+    *, session_id: uuid.UUID, user: AbstractBaseUser, count_sessions: bool = False, lock: bool = False
 ) -> RecommendationSession | None:
-    """`user`'s own session by id, with its customer and the customer's profile, the profile row-locked for the
-    rest of the transaction: the feedback endpoint's reads in one statement (the profile is created first if
-    the customer has none yet). With `count_sessions`, `session.session_count` is the customer's number of
-    sessions, as of the statement's start. None when the user has no such session.
-
-    The lock's guarantees are profile_lock's. Only the profile's row is locked and re-read if it changed while
-    the statement waited; the session and the customer come from the statement's start, which is all they
-    need, since a session is never changed."""
-    session = _session_with_locked_profile_read(session_id=session_id, user=user, count_sessions=count_sessions)
+    """`user`'s own session by id, with its customer and the customer's profile: the feedback endpoint's reads in
+    one statement (the profile is created first if the customer has none yet). With `count_sessions`,
+    `session.session_count` is the customer's number of sessions, as of the statement's start. With `lock`, the
+    profile's row is locked for the rest of the transaction (and re-read if it changed while the statement
+    waited; the session and the customer come from the statement's start, which is all they need, since a
+    session is never changed). None when the user has no such session."""
+    read = functools.partial(
+        _session_with_profile_read, session_id=session_id, user=user, count_sessions=count_sessions, lock=lock
+    )
+    session = read()
     if session is not None:
         return session
     try:  # no row: no such session of the user's, or its customer has no profile yet (a loaded history's)
@@ -155,12 +167,12 @@ def session_with_locked_profile(
     except CustomerAccount.DoesNotExist:
         return None
     profile_get_or_create(customer=customer)
-    return _session_with_locked_profile_read(session_id=session_id, user=user, count_sessions=count_sessions)
+    return read()
 
 
 @functools.cache
-def _feedback_read_sql(*, count_sessions: bool) -> str:
-    """The SQL of `_session_with_locked_profile_read`, written once per process from the models' metadata.
+def _feedback_read_sql(*, count_sessions: bool, lock: bool) -> str:
+    """The SQL of `_session_with_profile_read`, written once per process from the models' metadata.
 
     Written as SQL, not as a queryset: building and compiling the ORM's query of the three joined models took
     about 0.85 ms of Python on every feedback, more than PostgreSQL took to run it (0.7 ms). The profile is
@@ -193,7 +205,7 @@ def _feedback_read_sql(*, count_sessions: bool) -> str:
         # and PostgreSQL spent about 12 ms compiling the statement on every feedback.
         " LIMIT 1"
     )
-    if connection.features.has_select_for_update_of:  # as the ORM, which leaves it out where it does not exist
+    if lock and connection.features.has_select_for_update_of:  # as the ORM, which leaves it out where it is absent
         sql += " FOR UPDATE OF p"
     return sql
 
@@ -220,12 +232,12 @@ def _from_db_row(model: type[models.Model], values: tuple) -> models.Model:
     return model.from_db(connection.alias, [f.attname for f in fields], converted)
 
 
-def _session_with_locked_profile_read(
-    *, session_id: uuid.UUID, user: AbstractBaseUser, count_sessions: bool
+def _session_with_profile_read(
+    *, session_id: uuid.UUID, user: AbstractBaseUser, count_sessions: bool, lock: bool
 ) -> RecommendationSession | None:
     pk = RecommendationSession._meta.pk.get_db_prep_value(session_id, connection)
     with connection.cursor() as cursor:
-        cursor.execute(_feedback_read_sql(count_sessions=count_sessions), [user.pk, pk])
+        cursor.execute(_feedback_read_sql(count_sessions=count_sessions, lock=lock), [user.pk, pk])
         row = cursor.fetchone()
     if row is None:
         return None
@@ -328,6 +340,9 @@ class FeedbackResult:
     duplicate: bool
 
 
+FeedbackT = TypeVar("FeedbackT", FeedbackResult, FeedbackResult | None)
+
+
 def _validate_choice(session: RecommendationSession, shown_ids: list[int], choice: dict) -> tuple[int, int]:
     chosen_id = choice["chosen_manufacturer_id"]
     if chosen_id not in shown_ids:
@@ -352,7 +367,28 @@ def _validate_choice(session: RecommendationSession, shown_ids: list[int], choic
     return chosen_id, position
 
 
-@transaction.atomic
+OPTIMISTIC_ATTEMPTS = 3  # feedback's tries on an unlocked read before it takes the profile's lock
+
+
+class _ProfileChanged(Exception):
+    """The profile was written after feedback read it: what feedback learnt is not written."""
+
+
+def _optimistically(attempt: Callable[[bool], FeedbackT]) -> FeedbackT:
+    """Feedback's concurrency: `attempt(lock)` reads the profile, learns and writes in one statement that
+    applies only if the profile's revision is still the one read, else raises _ProfileChanged. Without the lock
+    first, so that the common case is three round trips and no transaction (the lock cost two more, BEGIN and
+    COMMIT, besides a statement of its own for the insert); after OPTIMISTIC_ATTEMPTS lost races, with the lock,
+    inside a transaction, where nothing else can change the row."""
+    for _ in range(OPTIMISTIC_ATTEMPTS):
+        try:
+            return attempt(False)
+        except _ProfileChanged:
+            continue
+    with transaction.atomic():
+        return attempt(True)
+
+
 def profile_apply_feedback(
     *,
     customer: CustomerAccount,
@@ -364,19 +400,22 @@ def profile_apply_feedback(
     """Record a feedback event and learn from it. A repeated event id changes nothing; a rejected event
     leaves the profile as it was (everything is checked before anything is written)."""
     count = {"session_count": _session_count(CustomerPersonalizationProfile)} if choice_data else {}
-    profile = profile_lock(customer=customer, **count)
-    return _feedback_apply(
-        profile,
-        customer=customer,
-        session=session,
-        event_id=event_id,
-        interaction_data=interaction_data,
-        choice_data=choice_data,
-        sessions_so_far=getattr(profile, "session_count", 0),
-    )
+
+    def attempt(lock: bool) -> FeedbackResult:
+        profile = profile_read(customer=customer, lock=lock, **count)
+        return _feedback_apply(
+            profile,
+            customer=customer,
+            session=session,
+            event_id=event_id,
+            interaction_data=interaction_data,
+            choice_data=choice_data,
+            sessions_so_far=getattr(profile, "session_count", 0),
+        )
+
+    return _optimistically(attempt)
 
 
-@transaction.atomic
 def profile_apply_user_feedback(
     *,
     user: AbstractBaseUser,
@@ -385,22 +424,26 @@ def profile_apply_user_feedback(
     interaction_data: dict,
     choice_data: dict | None,
 ) -> FeedbackResult | None:
-    """profile_apply_feedback for a caller who names the session by id: its session, customer and locked
-    profile are read in one statement (`session_with_locked_profile`). None when the user has no such session,
-    and then nothing is written."""
-    session = session_with_locked_profile(session_id=session_id, user=user, count_sessions=bool(choice_data))
-    if session is None:
-        return None
-    customer = session.customer
-    return _feedback_apply(
-        customer.personalization_profile,
-        customer=customer,
-        session=session,
-        event_id=event_id,
-        interaction_data=interaction_data,
-        choice_data=choice_data,
-        sessions_so_far=getattr(session, "session_count", 0),
-    )
+    """profile_apply_feedback for a caller who names the session by id: its session, customer and profile are
+    read in one statement (`session_with_profile`). None when the user has no such session, and then nothing
+    is written."""
+
+    def attempt(lock: bool) -> FeedbackResult | None:
+        session = session_with_profile(session_id=session_id, user=user, count_sessions=bool(choice_data), lock=lock)
+        if session is None:
+            return None
+        customer = session.customer
+        return _feedback_apply(
+            customer.personalization_profile,
+            customer=customer,
+            session=session,
+            event_id=event_id,
+            interaction_data=interaction_data,
+            choice_data=choice_data,
+            sessions_so_far=getattr(session, "session_count", 0),
+        )
+
+    return _optimistically(attempt)
 
 
 def _feedback_apply(
@@ -413,8 +456,8 @@ def _feedback_apply(
     choice_data: dict | None,
     sessions_so_far: int,
 ) -> FeedbackResult:
-    """The feedback event on the customer's locked profile: checks, learning, the interaction's insert and the
-    profile's update."""
+    """The feedback event on the customer's profile as read: checks, learning, and the write of the profile
+    and the interaction (`_feedback_write`)."""
     if session.customer_id != customer.pk:
         raise DomainError("No such session.", field="session_id")
     options, shown_ids = session_options(session)
@@ -443,35 +486,88 @@ def _feedback_apply(
         update_summary=summary,
         created_at=now,
     )
-    if not interaction_insert_unless_recorded(interaction):
+    try:
+        written = _feedback_write(profile, CHOICE_FIELDS if chosen is not None else INTERACTION_FIELDS, interaction)
+    except IntegrityError:  # the interaction's unique constraints: nothing was written
         return _feedback_already_recorded(profile, customer=customer, session=session, event_id=event_id)
-    profile.save(update_fields=CHOICE_FIELDS if chosen is not None else INTERACTION_FIELDS)
+    if not written:
+        raise _ProfileChanged
     return FeedbackResult(interaction, profile, duplicate=False)
 
 
-def interaction_insert_unless_recorded(interaction: Interaction) -> bool:
-    """Insert the interaction unless its customer's event id, or a choice on its session, is already recorded
-    (the table's unique constraints): one INSERT ... ON CONFLICT DO NOTHING, where the ORM would need a read
-    before its insert. True when inserted, and then `interaction.pk` is set.
+def _feedback_write(profile: CustomerPersonalizationProfile, fields: tuple[str, ...], interaction: Interaction) -> bool:
+    """Update `fields` of the profile, if its revision is still the one read, and insert the interaction: both
+    or neither. False when the profile had changed (and then nothing is written); IntegrityError when the
+    interaction repeats a recorded event id of its customer or is a second choice on its session (the table's
+    unique constraints: the ORM would need a read before its insert, and still race). True when written, and
+    then `interaction.pk` is set and the profile's revision counted.
 
-    Under the profile's lock (every event of a customer takes it first), a conflict is with a committed row,
-    which `_feedback_already_recorded` then reads."""
-    meta = Interaction._meta
-    fields = [f for f in meta.concrete_fields if not f.primary_key]
-    quote = connection.ops.quote_name
-    sql = (
-        f"INSERT INTO {quote(meta.db_table)} ({', '.join(quote(f.column) for f in fields)}) "
-        f"VALUES ({', '.join(['%s'] * len(fields))}) ON CONFLICT DO NOTHING RETURNING {quote(meta.pk.column)}"
-    )
-    with connection.cursor() as cursor:
-        cursor.execute(sql, [f.get_db_prep_save(f.pre_save(interaction, True), connection) for f in fields])
-        row = cursor.fetchone()
+    A conflicting row is committed by then (the unique check waits for the transaction that wrote it), so
+    `_feedback_already_recorded` can read it."""
+    statements = _feedback_write_sql(fields)
+    params = [f.get_db_prep_save(f.pre_save(profile, False), connection) for f in statements.update_fields]
+    params += [profile.pk, profile.revision]
+    values = [f.get_db_prep_save(f.pre_save(interaction, True), connection) for f in _interaction_insert_fields()]
+    if connection.vendor == "postgresql":
+        # One statement, its own transaction. Inside a caller's transaction, a savepoint keeps a refused insert
+        # from aborting it.
+        atomic = transaction.atomic() if connection.in_atomic_block else contextlib.nullcontext()
+        with atomic, connection.cursor() as cursor:
+            cursor.execute(statements.both, [*params, *values])
+            row = cursor.fetchone()
+    else:  # SQLite has no UPDATE in a WITH: two statements in a transaction
+        with transaction.atomic(), connection.cursor() as cursor:
+            cursor.execute(statements.update, params)
+            row = None
+            if cursor.rowcount:
+                cursor.execute(statements.insert, values)
+                row = cursor.fetchone()
     if row is None:
         return False
+    profile.revision += 1
     interaction.pk = row[0]
     interaction._state.adding = False
     interaction._state.db = connection.alias
     return True
+
+
+@dataclass(frozen=True)
+class _FeedbackWriteSql:
+    update: str  # the profile's `update_fields`, then its id and revision as read
+    insert: str  # the interaction's `_interaction_insert_fields`, returning its id
+    both: str  # the two in one statement: the insert from the update's row, returning the interaction's id
+    update_fields: tuple[models.Field, ...]
+
+
+@functools.cache
+def _feedback_write_sql(fields: tuple[str, ...]) -> _FeedbackWriteSql:
+    """`_feedback_write`'s statements for the profile's `fields`, written once per process from the models."""
+    quote = connection.ops.quote_name
+    profiles, interactions = CustomerPersonalizationProfile._meta, Interaction._meta
+    update_fields = tuple(profiles.get_field(name) for name in fields)
+    revision = quote(profiles.get_field("revision").column)
+    assignments = ", ".join(f"{quote(f.column)} = %s" for f in update_fields)
+    update = (
+        f"UPDATE {quote(profiles.db_table)} SET {assignments}, {revision} = {revision} + 1"
+        f" WHERE {quote(profiles.pk.column)} = %s AND {revision} = %s"
+    )
+    inserted = _interaction_insert_fields()
+    insert = (
+        f"INSERT INTO {quote(interactions.db_table)} ({', '.join(quote(f.column) for f in inserted)})"
+        f" SELECT {', '.join(['%s'] * len(inserted))}"
+    )
+    returning = f"RETURNING {quote(interactions.pk.column)}"
+    return _FeedbackWriteSql(
+        update=update,
+        insert=f"{insert} {returning}",
+        both=f"WITH updated AS ({update} RETURNING 1) {insert} FROM updated {returning}",
+        update_fields=update_fields,
+    )
+
+
+@functools.cache
+def _interaction_insert_fields() -> tuple[models.Field, ...]:
+    return tuple(f for f in Interaction._meta.concrete_fields if not f.primary_key)
 
 
 def _feedback_already_recorded(
@@ -522,7 +618,7 @@ CHOICE_FIELDS = (
 # items and the order, and what it learns from and rewrites. A field missing here is read by a statement of
 # its own when touched, which the endpoint's statement-count test catches.
 FEEDBACK_SESSION_FIELDS = ("id", "customer_id", "order_context", "candidates")
-FEEDBACK_PROFILE_FIELDS = ("id", "customer_id", "prior_state", *CHOICE_FIELDS)
+FEEDBACK_PROFILE_FIELDS = ("id", "customer_id", "prior_state", "revision", *CHOICE_FIELDS)
 
 
 def learn_from_interaction(profile: CustomerPersonalizationProfile, interaction_data: dict, now: datetime) -> None:

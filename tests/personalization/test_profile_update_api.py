@@ -23,9 +23,13 @@ from personalization.services.profiles import (
     FEEDBACK_PROFILE_FIELDS,
     FEEDBACK_SESSION_FIELDS,
     MANUFACTURER_PATTERNS,
+    OPTIMISTIC_ATTEMPTS,
+    _feedback_apply,
+    _optimistically,
+    _ProfileChanged,
     manufacturer_patterns_bound,
     risk_adjusted_step,
-    session_with_locked_profile,
+    session_with_profile,
 )
 from tests.api_helpers import ORDER, ORDER_CONTEXT, assert_domain_error, assert_field_error
 from tests.concurrency import run_concurrently
@@ -969,29 +973,33 @@ def test_body_that_is_not_an_object_is_refused(api_client, shown, unchanged):
     }
 
 
-@pytest.mark.django_db
-def test_a_choice_costs_six_statements(api_client, customer, other_customer, catalog, django_assert_num_queries):
-    """The hot path's round trips: the token with its user, the transaction's start, the session with its
-    customer and the profile's lock (with the session count), the interaction's insert (which is also the
-    repeat and second-choice check), the profile's update and the transaction's end."""
+@pytest.mark.postgres
+@pytest.mark.django_db(transaction=True)  # outside a transaction, as a request is: the write needs no savepoint
+def test_a_choice_costs_three_statements(api_client, customer, other_customer, catalog, django_assert_num_queries):
+    """The hot path's round trips: the token with its user; the session with its customer and profile (with
+    the session count); and the profile's update with the interaction's insert, which is also the repeat and
+    second-choice check, in one statement and no transaction of its own."""
     shown = recommend(api_client)
-    recommend(api_client)  # a second session: the count read with the lock must see both
+    recommend(api_client)  # a second session: the count must see both
     recommend(token_client(other_customer.user))  # and only this customer's sessions
 
-    with django_assert_num_queries(6):
+    with django_assert_num_queries(3):
         response = choose(api_client, shown, catalog["cheap"].id)
 
     assert response.status_code == 200, response.json()
     assert CustomerPersonalizationProfile.objects.get(customer=customer).recommendation_acceptance_rate == 0.5
 
 
-@pytest.mark.django_db
-def test_an_interaction_without_a_choice_costs_six_statements(api_client, customer, catalog, django_assert_num_queries):
-    """As a choice, without the session count: every field it reads and writes comes with the locking read."""
+@pytest.mark.postgres
+@pytest.mark.django_db(transaction=True)
+def test_an_interaction_without_a_choice_costs_three_statements(
+    api_client, customer, catalog, django_assert_num_queries
+):
+    """As a choice, without the session count: every field it reads and writes comes with the first read."""
     shown = recommend(api_client)
     data = {"viewed_manufacturer_ids": shown_ids(shown), "time_to_decision_seconds": 30, "explanation_opened": True}
 
-    with django_assert_num_queries(6):
+    with django_assert_num_queries(3):
         response = feedback(api_client, shown["session_id"], "evt-1", interaction_data=data)
 
     assert response.status_code == 200, response.json()
@@ -999,7 +1007,10 @@ def test_an_interaction_without_a_choice_costs_six_statements(api_client, custom
 
 
 @pytest.mark.django_db
-def test_the_locking_read_gives_the_session_customer_and_profile_as_the_orm_reads_them(api_client, customer, catalog):
+@pytest.mark.parametrize("lock", [False, True], ids=["unlocked", "locked"])
+def test_the_feedback_read_gives_the_session_customer_and_profile_as_the_orm_reads_them(
+    api_client, customer, catalog, lock
+):
     """The feedback's read is written as SQL: every field it holds must come back as the ORM's own read gives it
     (JSON decoded, times aware, the same types), and the customer and profile be wired to the session."""
     shown = recommend(api_client)
@@ -1007,7 +1018,7 @@ def test_the_locking_read_gives_the_session_customer_and_profile_as_the_orm_read
     second = recommend(api_client)
     session_id = uuid.UUID(second["session_id"])
 
-    session = session_with_locked_profile(session_id=session_id, user=customer.user, count_sessions=True)
+    session = session_with_profile(session_id=session_id, user=customer.user, count_sessions=True, lock=lock)
 
     expected = RecommendationSession.objects.get(pk=session_id)
     profile = CustomerPersonalizationProfile.objects.get(customer=customer)
@@ -1023,7 +1034,47 @@ def test_the_locking_read_gives_the_session_customer_and_profile_as_the_orm_read
     assert session.customer.pk == customer.pk
     assert read.customer_id == customer.pk
     assert session.session_count == 2
-    assert session_with_locked_profile(session_id=uuid.uuid4(), user=customer.user) is None
+    assert session_with_profile(session_id=uuid.uuid4(), user=customer.user, lock=lock) is None
+
+
+@pytest.mark.django_db
+def test_feedback_learnt_from_a_profile_written_since_its_read_is_not_written(api_client, customer, catalog):
+    """The write applies only to the revision that was read: what was learnt from an older read is dropped
+    whole, the interaction with it, and the caller reads again."""
+    first, second = recommend(api_client), recommend(api_client)
+    stale = session_with_profile(session_id=uuid.UUID(second["session_id"]), user=customer.user, count_sessions=True)
+    assert choose(api_client, first, catalog["cheap"].id, "evt-first").status_code == 200
+    written = profile_row(customer)
+
+    with pytest.raises(_ProfileChanged):
+        _feedback_apply(
+            stale.customer.personalization_profile,
+            customer=stale.customer,
+            session=stale,
+            event_id="evt-stale",
+            interaction_data={},
+            choice_data={"chosen_manufacturer_id": catalog["fast"].id},
+            sessions_so_far=stale.session_count,
+        )
+
+    assert profile_row(customer) == written
+    assert list(Interaction.objects.values_list("event_id", flat=True)) == ["evt-first"]
+    assert choose(api_client, second, catalog["fast"].id, "evt-stale").status_code == 200  # read again, it applies
+    assert profile_row(customer)["total_choices"] == 2
+
+
+@pytest.mark.django_db  # the locked attempt runs in a transaction
+def test_feedback_takes_the_lock_after_losing_the_race_for_an_unchanged_profile_three_times():
+    tries = []
+
+    def attempt(lock: bool) -> str:
+        tries.append(lock)
+        if not lock:
+            raise _ProfileChanged
+        return "applied"
+
+    assert _optimistically(attempt) == "applied"
+    assert tries == [False] * OPTIMISTIC_ATTEMPTS + [True]
 
 
 # --- access ----------------------------------------------------------------------------------------------------
@@ -1120,8 +1171,8 @@ def test_sixteen_concurrent_choices_on_sixteen_sessions_all_apply(catalog):
 @pytest.mark.postgres
 @pytest.mark.django_db(transaction=True)
 def test_eight_concurrent_choices_on_one_session_apply_once(catalog):
-    """Different events, one session: the check for a recorded choice runs after the profile's lock, in a
-    statement of its own, so every waiter sees the choice the first one committed."""
+    """Different events, one session: each write is refused by the profile's revision or by the table's one
+    choice per session, whichever comes first; every later read sees the choice the first one committed."""
     customer = CustomerAccountFactory()
     client = token_client(customer.user)
     shown = recommend(client)
