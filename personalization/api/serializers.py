@@ -220,6 +220,24 @@ class ProfileUpdateResponseSerializer(serializers.Serializer):
     update = serializers.DictField(help_text="What this event changed: step size, weights before and after")
 
 
+def profile_update_response_data(result) -> dict:
+    """The body that ProfileUpdateResponseSerializer describes, built directly (a FeedbackResult's).
+
+    As for the recommendations: DRF's copy of the serializer's fields and its field-by-field output cost about
+    0.3 ms of every feedback; the serializer stays the schema, and a test holds both to the same output."""
+    profile, interaction = result.profile, result.interaction
+    return {
+        "event_id": interaction.event_id,
+        "duplicate": result.duplicate,
+        "session_id": str(interaction.session_id),
+        "weights_version": profile.weights_version,
+        "personal_weights": {name: float(profile.personal_weights[name]) for name in FACTORS},
+        "personal_confidence": float(profile.personal_confidence),
+        "learning_velocity": float(profile.learning_velocity),
+        "update": interaction.update_summary,
+    }
+
+
 class OutcomeRequestSerializer(StrictSerializer):
     event_id = EventIdField()
     session_id = StrictUUIDField()

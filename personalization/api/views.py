@@ -15,6 +15,7 @@ from personalization.api.serializers import (
     ProfileUpdateResponseSerializer,
     RecommendationRequestSerializer,
     RecommendationResponseSerializer,
+    profile_update_response_data,
     recommendation_response_data,
 )
 from personalization.models import RecommendationSession
@@ -114,18 +115,7 @@ class ProfileUpdateApi(APIView):
             if customer_account_get(user=request.user) is None:
                 raise PermissionDenied("Only customer accounts have a profile.")
             raise NotFound("No such session.")
-        profile = result.profile
-        body = {
-            "event_id": result.interaction.event_id,
-            "duplicate": result.duplicate,
-            "session_id": result.interaction.session_id,
-            "weights_version": profile.weights_version,
-            "personal_weights": profile.personal_weights,
-            "personal_confidence": profile.personal_confidence,
-            "learning_velocity": profile.learning_velocity,
-            "update": result.interaction.update_summary,
-        }
-        return Response(ProfileUpdateResponseSerializer(body).data)
+        return Response(profile_update_response_data(result))
 
 
 class OutcomeApi(APIView):

@@ -11,6 +11,7 @@ import pytest
 from marketplace.scoring import REGION_INDEX
 from marketplace.vocabulary import FACTORS
 from personalization import learning
+from personalization.api.serializers import ProfileUpdateResponseSerializer, profile_update_response_data
 from personalization.models import (
     CustomerPersonalizationProfile,
     ExplanationPreference,
@@ -1075,6 +1076,38 @@ def test_feedback_takes_the_lock_after_losing_the_race_for_an_unchanged_profile_
 
     assert _optimistically(attempt) == "applied"
     assert tries == [False] * OPTIMISTIC_ATTEMPTS + [True]
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize("repeat", [False, True], ids=["applied", "duplicate"])
+def test_the_fast_response_body_equals_what_the_documented_serializer_gives(customer, catalog, repeat):
+    """The endpoint builds its body directly (the hot path); the schema's serializer must agree with it, for a
+    result just learnt and for a repeat, whose profile is read back from the database."""
+    session = recommendation_create(customer=customer, order_context=ORDER).session
+    chosen = int(session.candidates[1]["manufacturer_id"])
+    for _ in range(2 if repeat else 1):
+        result = profile_apply_feedback(
+            customer=customer,
+            session=session,
+            event_id="evt-1",
+            interaction_data={"time_to_decision_seconds": 30},
+            choice_data={"chosen_manufacturer_id": chosen},
+        )
+    documented = ProfileUpdateResponseSerializer(
+        {
+            "event_id": result.interaction.event_id,
+            "duplicate": result.duplicate,
+            "session_id": result.interaction.session_id,
+            "weights_version": result.profile.weights_version,
+            "personal_weights": result.profile.personal_weights,
+            "personal_confidence": result.profile.personal_confidence,
+            "learning_velocity": result.profile.learning_velocity,
+            "update": result.interaction.update_summary,
+        }
+    ).data
+
+    assert result.duplicate is repeat
+    assert json.loads(json.dumps(profile_update_response_data(result))) == json.loads(json.dumps(documented))
 
 
 # --- access ----------------------------------------------------------------------------------------------------
