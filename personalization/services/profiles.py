@@ -72,6 +72,8 @@ def segment_prior_get(*, segment: str) -> SegmentPrior:
 
 
 _UPPER = np.triu_indices(learning.DIMENSIONS)  # the precision's upper triangle, row by row
+_FROM_UPPER = np.zeros((learning.DIMENSIONS, learning.DIMENSIONS), dtype=int)  # each entry's place in it
+_FROM_UPPER[_UPPER] = _FROM_UPPER.T[_UPPER] = np.arange(len(_UPPER[0]))
 
 
 def state_to_json(state: learning.PreferenceState) -> dict:
@@ -87,11 +89,10 @@ def state_to_json(state: learning.PreferenceState) -> dict:
 
 
 def state_from_json(data: dict) -> learning.PreferenceState:
-    precision = np.empty((learning.DIMENSIONS, learning.DIMENSIONS))
-    precision[_UPPER] = precision.T[_UPPER] = np.frombuffer(base64.b64decode(data["precision_upper"]), dtype="<f8")
+    upper = np.frombuffer(base64.b64decode(data["precision_upper"]), dtype="<f8")
     return learning.PreferenceState(
         mean=tuple(data["mean"]),
-        precision=tuple(map(tuple, precision.tolist())),
+        precision=tuple(map(tuple, upper[_FROM_UPPER].tolist())),
         choices=int(data.get("choices", 0)),
     )
 
