@@ -368,7 +368,7 @@ class FeedbackResult:
     duplicate: bool
 
 
-FeedbackT = TypeVar("FeedbackT", FeedbackResult, FeedbackResult | None)
+FeedbackT = TypeVar("FeedbackT")
 
 
 def _validate_choice(session: RecommendationSession, shown_ids: list[int], choice: dict) -> tuple[int, int]:
@@ -516,8 +516,10 @@ def _feedback_apply(
     )
     try:
         written = _feedback_write(profile, CHOICE_FIELDS if chosen is not None else INTERACTION_FIELDS, interaction)
-    except IntegrityError:  # the interaction's unique constraints: nothing was written
-        return _feedback_already_recorded(profile, customer=customer, session=session, event_id=event_id)
+    except IntegrityError as refused:  # nothing was written
+        return _feedback_already_recorded(
+            profile, customer=customer, session=session, event_id=event_id, refused=refused
+        )
     if not written:
         raise _ProfileChanged
     return FeedbackResult(interaction, profile, duplicate=False)
@@ -599,15 +601,22 @@ def _interaction_insert_fields() -> tuple[models.Field, ...]:
 
 
 def _feedback_already_recorded(
-    profile: CustomerPersonalizationProfile, *, customer: CustomerAccount, session: RecommendationSession, event_id: str
+    profile: CustomerPersonalizationProfile,
+    *,
+    customer: CustomerAccount,
+    session: RecommendationSession,
+    event_id: str,
+    refused: IntegrityError,
 ) -> FeedbackResult:
-    """The event was not inserted: it repeats an earlier one (its first result, marked duplicate), or it is
-    another choice on a session that has one (refused). The profile is read back as it is stored, without
-    what this event would have learnt."""
+    """The write was `refused`: the event repeats an earlier one (its first result, marked duplicate), or it is
+    another choice on a session that has one (refused); any other constraint's refusal is raised again. The
+    profile is read back as it is stored, without what this event would have learnt."""
     try:  # get, not first: a unique lookup needs no ORDER BY
         existing = Interaction.objects.get(customer=customer, event_id=event_id)
     except Interaction.DoesNotExist:
-        raise DomainError("A choice was already recorded for this session.", field="session_id") from None
+        if Interaction.objects.filter(session=session, chosen_manufacturer_id__isnull=False).exists():
+            raise DomainError("A choice was already recorded for this session.", field="session_id") from None
+        raise refused from None
     if existing.session_id != session.pk:
         raise DomainError("This event id was used for another session.", field="event_id")
     profile.refresh_from_db()

@@ -7,6 +7,7 @@ import uuid
 
 import numpy as np
 import pytest
+from django.db import IntegrityError
 
 from marketplace.scoring import REGION_INDEX
 from marketplace.vocabulary import FACTORS
@@ -1062,6 +1063,31 @@ def test_feedback_learnt_from_a_profile_written_since_its_read_is_not_written(ap
     assert list(Interaction.objects.values_list("event_id", flat=True)) == ["evt-first"]
     assert choose(api_client, second, catalog["fast"].id, "evt-stale").status_code == 200  # read again, it applies
     assert profile_row(customer)["total_choices"] == 2
+
+
+@pytest.mark.django_db
+def test_a_write_refused_by_a_constraint_of_the_profile_is_raised_not_taken_for_a_repeat(customer, catalog):
+    """Only the interaction's unique constraints mean "already recorded"; the profile's own checks (here a
+    count that cannot be negative) are an error of the engine's, and nothing is written."""
+    shown = recommendation_create(customer=customer, order_context=ORDER).session
+    session = session_with_profile(session_id=shown.pk, user=customer.user)
+    profile = session.customer.personalization_profile
+    before = profile_row(customer)
+    profile.total_interactions = -5
+
+    with pytest.raises(IntegrityError):
+        _feedback_apply(
+            profile,
+            customer=session.customer,
+            session=session,
+            event_id="evt-1",
+            interaction_data={"time_to_decision_seconds": 30},
+            choice_data=None,
+            sessions_so_far=1,
+        )
+
+    assert profile_row(customer) == before
+    assert not Interaction.objects.exists()
 
 
 @pytest.mark.django_db  # the locked attempt runs in a transaction
