@@ -10,7 +10,7 @@ from marketplace.models import MatchOutcome
 from marketplace.scoring import REGION_INDEX
 from marketplace.vocabulary import FACTORS
 from personalization import learning
-from personalization.models import CustomerPersonalizationProfile, OutcomeEvent, SessionOutcome
+from personalization.models import CustomerPersonalizationProfile, Interaction, OutcomeEvent, SessionOutcome
 from tests.api_helpers import ORDER_CONTEXT, assert_domain_error, assert_field_error
 from tests.concurrency import run_concurrently
 from tests.conftest import token_client
@@ -672,6 +672,50 @@ def test_sixteen_concurrent_copies_of_one_outcome_event_apply_once(catalog):
     profile = profile_row(customer)
     assert (profile["outcomes_count"], profile["conversions_count"], profile["successful_matches"]) == (1, 1, 1)
     assert profile["weights_version"] == 1
+
+
+@pytest.mark.postgres
+@pytest.mark.django_db(transaction=True)
+def test_concurrent_outcomes_and_choices_of_one_customer_all_count(catalog):
+    """Outcomes lock the profile and rewrite its whole row; choices write only if the row is unchanged since
+    their read (else they read again). Run at once, neither may lose what the other learnt."""
+    customer = CustomerAccountFactory()
+    client = token_client(customer.user)
+    maker = catalog["fast"].id
+    chosen = [recommend(client) for _ in range(8)]
+    for n, shown in enumerate(chosen):
+        choose(client, shown, maker, f"choice-{n}")
+    fresh = [recommend(client) for _ in range(8)]
+    staff = UserFactory(is_staff=True)
+
+    def outcome(n):
+        def call():
+            session_id = chosen[n]["session_id"]
+            return report(
+                token_client(staff), session_id, maker, f"out-{n}", converted=True, contract_value=90
+            ).status_code
+
+        return call
+
+    def choice(n):
+        def call():
+            body = {
+                "event_id": f"choice-{8 + n}",
+                "session_id": fresh[n]["session_id"],
+                "choice_data": {"chosen_manufacturer_id": maker},
+            }
+            return token_client(customer.user).post(FEEDBACK_URL, body, format="json").status_code
+
+        return call
+
+    results = run_concurrently([outcome(n) for n in range(8)] + [choice(n) for n in range(8)])
+
+    assert results == [200] * 16, results
+    profile = profile_row(customer)
+    assert (profile["total_choices"], profile["outcomes_count"], profile["conversions_count"]) == (16, 8, 8)
+    assert profile["behavior_patterns"]["manufacturers"][str(maker)] == {**EMPTY_PATTERN, "chosen": 16, "successes": 8}
+    assert profile["weights_version"] == 16 + 8  # every choice, and every conversion's reinforcement
+    assert Interaction.objects.filter(customer=customer).count() == 16
 
 
 @pytest.mark.postgres
