@@ -651,7 +651,7 @@ CHOICE_FIELDS = (
 )
 
 
-# What feedback reads of the session and the profile (session_with_locked_profile reads no more): the shown
+# What feedback reads of the session and the profile (session_with_profile reads no more): the shown
 # items and the order, and what it learns from and rewrites. A field missing here is read by a statement of
 # its own when touched, which the endpoint's statement-count test catches.
 FEEDBACK_SESSION_FIELDS = ("id", "customer_id", "order_context", "candidates")
