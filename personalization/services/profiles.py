@@ -7,7 +7,6 @@ import contextlib
 import functools
 import math
 import uuid
-import weakref
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
@@ -21,6 +20,7 @@ from django.db.models.expressions import RawSQL
 from django.utils import timezone
 
 from core.errors import DomainError
+from core.rows import instance_from_row, select_list, selected_fields
 from marketplace.models import CustomerAccount
 from marketplace.scoring import COMPLEXITY_LEVELS, REGION_INDEX, STRATEGIES
 from marketplace.vocabulary import FACTORS
@@ -32,7 +32,6 @@ from personalization.models import (
     RecommendationSession,
     SegmentPreference,
 )
-from personalization.policy import ProfileView
 
 DEFAULT_UTILITY_SCALE = 20.0  # the prior's scale before any segment has been fitted
 DEFAULT_FACTOR_LOG_SD = 1.0  # customers' weights differ by about a factor e from the segment's
@@ -205,10 +204,10 @@ def _feedback_read_sql(*, count_sessions: bool, lock: bool) -> str:
 
     customer_id = column(customers, "id")
 
-    def columns(alias: str, model: type[models.Model]) -> str:
-        return ", ".join(f"{alias}.{quote(f.column)}" for f in _feedback_fields(model))
-
-    select = [columns("s", RecommendationSession), columns("p", CustomerPersonalizationProfile)]
+    select = [
+        select_list("s", RecommendationSession, FEEDBACK_SESSION_FIELDS),
+        select_list("p", CustomerPersonalizationProfile, FEEDBACK_PROFILE_FIELDS),
+    ]
     if count_sessions:
         select.append(f"({_session_count_sql('s')})")
     sql = (
@@ -226,40 +225,6 @@ def _feedback_read_sql(*, count_sessions: bool, lock: bool) -> str:
     return sql
 
 
-@functools.cache
-def _feedback_fields(model: type[models.Model]) -> tuple[models.Field, ...]:
-    """The fields feedback reads of a session or a profile, in the model's order (`Model.from_db` takes the
-    values of a subset of the fields in that order)."""
-    names = FEEDBACK_SESSION_FIELDS if model is RecommendationSession else FEEDBACK_PROFILE_FIELDS
-    wanted = {model._meta.get_field(name) for name in names}
-    return tuple(f for f in model._meta.concrete_fields if f in wanted)
-
-
-def _from_db_row(model: type[models.Model], values: tuple) -> models.Model:
-    """An instance of `model` from its feedback fields' column values, converted as the ORM converts them (the
-    fields it does not hold are deferred, as with `.only()`)."""
-    fields = _feedback_fields(model)
-    converted = []
-    for field, converters, value in zip(fields, _converters(connection.ops, model), values, strict=True):
-        for converter in converters:
-            value = converter(value, field.cached_col, connection)
-        converted.append(value)
-    return model.from_db(connection.alias, [f.attname for f in fields], converted)
-
-
-_CONVERTERS: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
-
-
-def _converters(ops, model: type[models.Model]) -> list[list]:
-    """The ORM's converters of each feedback field of `model`, for the database connection whose operations are
-    `ops` (each thread has its own connection; its converters are looked up once, not on every feedback: 90 us)."""
-    per_model = _CONVERTERS.setdefault(ops, {})
-    if model not in per_model:
-        columns = [field.cached_col for field in _feedback_fields(model)]
-        per_model[model] = [ops.get_db_converters(c) + c.get_db_converters(ops.connection) for c in columns]
-    return per_model[model]
-
-
 def _session_with_profile_read(
     *, session_id: uuid.UUID, user: AbstractBaseUser, count_sessions: bool, lock: bool
 ) -> RecommendationSession | None:
@@ -269,37 +234,16 @@ def _session_with_profile_read(
         row = cursor.fetchone()
     if row is None:
         return None
-    width = len(_feedback_fields(RecommendationSession))
-    session = _from_db_row(RecommendationSession, row[:width])
-    profile = _from_db_row(
-        CustomerPersonalizationProfile, row[width : width + len(_feedback_fields(CustomerPersonalizationProfile))]
-    )
+    width = len(selected_fields(RecommendationSession, FEEDBACK_SESSION_FIELDS))
+    end = width + len(selected_fields(CustomerPersonalizationProfile, FEEDBACK_PROFILE_FIELDS))
+    session = instance_from_row(RecommendationSession, FEEDBACK_SESSION_FIELDS, row[:width])
+    profile = instance_from_row(CustomerPersonalizationProfile, FEEDBACK_PROFILE_FIELDS, row[width:end])
     customer = CustomerAccount.from_db(connection.alias, ["id"], [session.customer_id])
     session.customer = customer
     customer.personalization_profile = profile
     if count_sessions:
         session.session_count = row[-1]
     return session
-
-
-def profile_view(profile: CustomerPersonalizationProfile, *, now: datetime | None = None) -> ProfileView:
-    now = now or timezone.now()
-    days = None if profile.last_interaction_at is None else (now - profile.last_interaction_at).total_seconds() / 86400
-    performance = {
-        name: (int(record.get("sessions", 0)), int(record.get("conversions", 0)))
-        for name, record in profile.strategy_performance.items()
-    }
-    return ProfileView(
-        confidence=profile.personal_confidence,
-        choices=profile.total_choices,
-        recent_satisfaction=tuple(float(r) for r in profile.recent_satisfaction),
-        average_satisfaction=profile.average_satisfaction,
-        days_since_last_interaction=days,
-        complexity_comfort=profile.complexity_comfort_level,
-        risk_tolerance=profile.risk_tolerance,
-        strategy_performance=performance,
-        churn_risk=profile.churn_risk,
-    )
 
 
 def profiles_churn_risk_set(*, risks: dict[int, float]) -> int:

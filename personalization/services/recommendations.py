@@ -30,7 +30,8 @@ from marketplace.selectors import catalog_get
 from marketplace.vocabulary import FACTOR_LABELS, FACTORS, REGIONS
 from personalization import learning, policy
 from personalization.models import CustomerPersonalizationProfile, ExplanationPreference, RecommendationSession
-from personalization.services.profiles import factor_map, profile_get_or_create, profile_view, state_from_json
+from personalization.selectors import profile_view, ranking_profile_get
+from personalization.services.profiles import factor_map, profile_get_or_create, state_from_json
 
 REGION_CODES = tuple(REGIONS)
 
@@ -163,7 +164,7 @@ def recommendation_create(
     customer's, when the caller has just read it (else it is read, or created, here)."""
     catalog = catalog_get()
     if profile is None or profile.customer_id != customer.pk:
-        profile = profile_get_or_create(customer=customer)
+        profile = ranking_profile_get(customer=customer) or profile_get_or_create(customer=customer)
     view = profile_view(profile)
     classification = policy.classify(view)
     state = state_from_json(profile.preference_state)

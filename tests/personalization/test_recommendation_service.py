@@ -17,6 +17,7 @@ from marketplace.vocabulary import FACTORS
 from personalization import learning, policy
 from personalization.api.serializers import RecommendationResponseSerializer, recommendation_response_data
 from personalization.models import CustomerPersonalizationProfile, ExplanationPreference, RecommendationSession
+from personalization.selectors import RANKING_PROFILE_FIELDS, customer_with_profile_get, profile_view
 from personalization.services import (
     customer_order_get,
     order_context_from_order,
@@ -330,3 +331,77 @@ def test_the_session_log_replays_the_shown_list_by_exploring_its_scores_with_the
         assert replay.log_propensity == pytest.approx(session.log_propensity, abs=1e-3)
         tails.add(tuple(shown[policy.EXPLOIT_POSITIONS :]))
     assert len(tails) > 1  # other ids, other explored lists
+
+
+def established_profile(customer, manufacturers) -> CustomerPersonalizationProfile:
+    """A profile with every field the pipeline reads away from its default."""
+    return profile_with(
+        customer,
+        behavior_patterns={"manufacturers": {str(manufacturers[3].id): {"successes": 3, "failures": 0}}},
+        explanation_preference=ExplanationPreference.DETAILED,
+        personal_confidence=0.6,
+        risk_tolerance=0.2,
+        complexity_comfort_level=0.3,
+        total_choices=12,
+        recent_satisfaction=[5, 2, 2],
+        average_satisfaction=3.0,
+        last_interaction_at=timezone.now() - timedelta(days=40),
+        strategy_performance={"quality_focused": {"sessions": 5, "conversions": 3}},
+        churn_risk=0.4,
+        weights_version=7,
+    )
+
+
+@pytest.mark.django_db
+def test_the_pipeline_reads_its_profile_in_one_statement_and_writes_one_row(
+    customer, twelve_manufacturers, django_assert_num_queries, settings
+):
+    """Its read names the fields it uses (RANKING_PROFILE_FIELDS); touching any other would cost a statement."""
+    settings.CATALOG_VERSION_CHECK_SECONDS = 60.0
+    established_profile(customer, twelve_manufacturers)
+    recommendation_create(customer=customer, order_context=ORDER)  # the catalog is read once per process
+
+    with django_assert_num_queries(2) as captured:
+        recommendation_create(customer=customer, order_context=ORDER)
+
+    read, write = (q["sql"] for q in captured.captured_queries)
+    assert "personalization_customerpersonalizationprofile" in read
+    assert "preference_evolution" not in read
+    assert write.startswith('INSERT INTO "personalization_recommendationsession"')
+
+
+@pytest.mark.django_db
+def test_the_pipeline_ranks_from_its_narrow_read_exactly_as_from_the_whole_profile(customer, twelve_manufacturers):
+    whole = established_profile(customer, twelve_manufacturers)
+
+    narrow = recommendation_create(customer=customer, order_context=ORDER, exploration_seed=5)
+    full = recommendation_create(customer=customer, order_context=ORDER, exploration_seed=5, profile=whole)
+
+    assert narrow.items == full.items
+    assert len(narrow.items) == 10
+    assert "Breakdown" in narrow.items[0].explanation
+    assert any(item.pattern_boost > 0 for item in narrow.items)  # the manufacturer that worked
+    logged = ("algorithm_used", "optimization_reasoning", "customer_class", "personalization_level", "weights")
+    for name in (*logged, "personal_confidence", "weights_version", "candidates"):
+        assert getattr(narrow.session, name) == getattr(full.session, name), name
+    assert narrow.session.customer_class == policy.classify(profile_view(whole)).kind == "at_risk"
+
+
+@pytest.mark.django_db
+def test_customer_with_profile_get_reads_what_the_orm_reads(customer, other_customer, staff_user):
+    whole = established_profile(customer, [ManufacturerFactory() for _ in range(4)])
+
+    read_customer, profile = customer_with_profile_get(user=customer.user)
+
+    assert read_customer == customer
+    assert profile == whole
+    assert profile.customer is read_customer
+    for field in customer._meta.concrete_fields:
+        assert getattr(read_customer, field.attname) == getattr(customer, field.attname), field.name
+    for name in RANKING_PROFILE_FIELDS:
+        assert getattr(profile, name) == getattr(whole, name), name
+    assert profile.get_deferred_fields() == {
+        f.attname for f in CustomerPersonalizationProfile._meta.concrete_fields
+    } - set(RANKING_PROFILE_FIELDS)
+    assert customer_with_profile_get(user=other_customer.user) == (other_customer, None)  # no profile yet
+    assert customer_with_profile_get(user=staff_user) == (None, None)  # not a customer
