@@ -52,3 +52,25 @@ def _converters(ops, model: type[models.Model], names: tuple[str, ...]) -> list[
         columns = [field.cached_col for field in selected_fields(model, names)]
         cached[key] = [ops.get_db_converters(c) + c.get_db_converters(ops.connection) for c in columns]
     return cached[key]
+
+
+def insert_row(instance: models.Model) -> None:
+    """INSERT `instance`, whose primary key its creator has set, with every field as `save(force_insert=True)`
+    would, by a statement written once per process: the ORM builds and compiles the INSERT anew on every save
+    (about 0.2 ms for a recommendation session). No model signals are sent: the models written this way have no
+    receivers."""
+    model = type(instance)
+    fields = model._meta.concrete_fields
+    values = [f.get_db_prep_save(f.pre_save(instance, True), connection) for f in fields]
+    with connection.cursor() as cursor:
+        cursor.execute(_insert_sql(model), values)
+    instance._state.adding = False
+    instance._state.db = connection.alias
+
+
+@functools.cache
+def _insert_sql(model: type[models.Model]) -> str:
+    quote = connection.ops.quote_name
+    fields = model._meta.concrete_fields
+    columns = ", ".join(quote(f.column) for f in fields)
+    return f"INSERT INTO {quote(model._meta.db_table)} ({columns}) VALUES ({', '.join(['%s'] * len(fields))})"

@@ -23,6 +23,7 @@ from django.db import transaction
 from django.utils import timezone
 
 from core.errors import DomainError
+from core.rows import insert_row
 from experiments.services import VariantDecision, experiment_variant_for, exposure_record
 from marketplace import scoring
 from marketplace.models import CustomerAccount, Order
@@ -256,9 +257,9 @@ def recommendation_create(
         created_at=timezone.now(),
     )
     if variant is None:
-        row.save(force_insert=True)
+        insert_row(row)
     else:
         with transaction.atomic():
-            row.save(force_insert=True)
+            insert_row(row)
             exposure_record(decision=variant, customer=customer, session_id=row.id)
     return RecommendationResult(session=row, items=items)
