@@ -2,7 +2,7 @@ from datetime import timedelta
 
 import pytest
 from knox.models import AuthToken
-from knox.settings import knox_settings
+from knox.settings import CONSTANTS, knox_settings
 from rest_framework.test import APIClient
 
 from tests.factories import UserFactory
@@ -239,6 +239,33 @@ def test_a_request_reads_only_its_own_token(db, django_assert_num_queries):
     assert response.status_code == 200
     assert "knox_authtoken" in captured.captured_queries[0]["sql"]
     assert AuthToken.objects.filter(user=user).count() == 2  # the other, expired token waits for beat
+
+
+@pytest.mark.django_db
+def test_a_token_is_told_from_another_with_the_same_key_by_its_digest(db):
+    """Tokens are found by their first characters (the key) and told apart by the digest of the whole."""
+    owner, other = UserFactory(), UserFactory()
+    _, token = AuthToken.objects.create(owner)
+    twin, twin_token = AuthToken.objects.create(other)
+    AuthToken.objects.filter(pk=twin.pk).update(token_key=token[: CONSTANTS.TOKEN_KEY_LENGTH])
+
+    assert client_with(token).get(ME_URL).json()["username"] == owner.username
+    forged = token[: CONSTANTS.TOKEN_KEY_LENGTH] + twin_token[CONSTANTS.TOKEN_KEY_LENGTH :]
+    assert client_with(forged).get(ME_URL).status_code == 401  # the key's, with another digest: no match
+    assert client_with(twin_token).get(ME_URL).status_code == 401  # its key is no longer the one it was given
+
+
+@pytest.mark.django_db
+def test_the_token_of_a_deactivated_user_is_refused(db):
+    user = UserFactory()
+    _, token = AuthToken.objects.create(user)
+    user.is_active = False
+    user.save()
+
+    response = client_with(token).get(ME_URL)
+
+    assert response.status_code == 401
+    assert response.json()["message"] == "User inactive or deleted."
 
 
 @pytest.mark.django_db
