@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import logging
 import time
+import weakref
 
 from django.conf import settings
 from django.core.cache import caches
@@ -75,8 +76,7 @@ class FixedWindowThrottle(BaseThrottle):
         if isinstance(cache, RedisCache):
             # Django's RedisCache.incr checks EXISTS first (two round trips per key); its client does every
             # key in one. The writes of Django's Redis cache all go to its first server, whatever the key.
-            client = cache._cache.get_client(None, write=True)
-            pipeline = client.pipeline()
+            pipeline = _redis_client(cache).pipeline()
             for key, timeout in keys:
                 name = cache.make_and_validate_key(key)
                 pipeline.incr(name).expire(name, timeout, nx=True)
@@ -94,6 +94,20 @@ class FixedWindowThrottle(BaseThrottle):
 
     def wait(self) -> float | None:
         return getattr(self, "retry_after", None)
+
+
+_CLIENTS: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()  # a connection pool -> its client
+
+
+def _redis_client(cache: RedisCache):
+    """A client of the cache's write connections, made once per connection pool. Django's `get_client` makes a new
+    one on every call (about 60 us: a client copies its table of reply parsers when made); a client is thread-safe,
+    since each command takes a connection from the pool."""
+    pool = cache._cache._get_connection_pool(write=True)
+    client = _CLIENTS.get(pool)
+    if client is None:
+        client = _CLIENTS[pool] = cache._cache._client(connection_pool=pool)
+    return client
 
 
 class UserThrottle(FixedWindowThrottle):

@@ -97,3 +97,24 @@ def test_on_redis_a_window_counter_expires_with_its_window(api_client, customer)
     assert len(names) == 1
     assert int(client.get(names[0])) == 2  # a plain counter: one INCR per request
     assert 0 < client.ttl(names[0]) <= 61  # set by the window's first request, not pushed on by the second
+
+
+@pytest.mark.redis
+@pytest.mark.django_db
+@override_settings(API_THROTTLE_RATES=RATES)
+def test_on_redis_the_counters_client_is_made_once_per_connection_pool(api_client):
+    """Django's get_client makes a client on every call; the throttle keeps one per pool, and a new pool (the
+    cache made again) gets its own."""
+    from django.core.cache import caches
+
+    from core.api.throttling import _redis_client
+
+    cache = caches["default"]
+    first = _redis_client(cache)
+    assert _redis_client(cache) is first
+    assert first.connection_pool is cache._cache._get_connection_pool(write=True)
+    assert [api_client.get("/api/v1/auth/me").status_code for _ in range(4)] == [200, 200, 200, 429]
+
+    cache._cache._pools.clear()  # as when the cache backend is made anew
+    assert _redis_client(cache) is not first
+    assert api_client.get("/api/v1/auth/me").status_code == 429  # the same counters, through the new pool
