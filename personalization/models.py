@@ -23,7 +23,12 @@ class RecommendationSession(models.Model):
         SIMULATION = "simulation", "Simulated history"
 
     id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
-    customer = models.ForeignKey(CustomerAccount, on_delete=models.CASCADE, related_name="recommendation_sessions")
+    customer = models.ForeignKey(
+        CustomerAccount,
+        on_delete=models.CASCADE,
+        related_name="recommendation_sessions",
+        db_index=False,  # the index on (customer, -created_at) serves every lookup by customer
+    )
     order = models.ForeignKey(
         Order, on_delete=models.SET_NULL, null=True, blank=True, related_name="recommendation_sessions"
     )
@@ -182,7 +187,12 @@ class Interaction(models.Model):
     """A feedback event of a customer on a session: what it viewed, and what it chose. Idempotent by the
     client's event id."""
 
-    customer = models.ForeignKey(CustomerAccount, on_delete=models.CASCADE, related_name="interactions")
+    customer = models.ForeignKey(
+        CustomerAccount,
+        on_delete=models.CASCADE,
+        related_name="interactions",
+        db_index=False,  # the unique index on (customer, event_id) serves every lookup by customer
+    )
     session = models.ForeignKey(RecommendationSession, on_delete=models.CASCADE, related_name="interactions")
     event_id = models.CharField(max_length=100)
     interaction_data = models.JSONField(default=dict, blank=True)
