@@ -122,7 +122,7 @@ def profile_personal_get(
     }
 
 
-# --- insight figures ---------------------------------------------------------------------------------------
+# --- the recommendation pipeline's reads: the customer, its profile, its sessions --------------------------
 
 
 # What the recommendation pipeline reads of a profile: what `profile_view` classifies by, the belief and the
@@ -253,6 +253,9 @@ def session_list(
     if until is not None:
         queryset = queryset.filter(created_at__lte=until)
     return queryset
+
+
+# --- insight figures ---------------------------------------------------------------------------------------
 
 
 _RATED = Q(outcome__satisfaction__isnull=False)
