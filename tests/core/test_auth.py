@@ -177,6 +177,14 @@ def test_me_with_a_bogus_token_is_401(db):
 
 
 @pytest.mark.django_db
+def test_a_token_that_is_not_utf8_is_401_not_500(db):
+    response = client_with("\xff\xfe-not-utf-8").get(ME_URL)
+
+    assert response.status_code == 401
+    assert response.json() == {"message": "Invalid token.", "extra": {}}
+
+
+@pytest.mark.django_db
 def test_logout_revokes_the_token_so_the_next_call_is_401(anonymous_client):
     UserFactory(username="buyer")
     token = anonymous_client.post(TOKEN_URL, {"username": "buyer", "password": PASSWORD}, format="json").json()["token"]
