@@ -35,12 +35,14 @@ from core.rows import instance_from_row, select_list
 class TokenAuthentication(KnoxTokenAuthentication):
     def authenticate_credentials(self, token: bytes):
         """knox's `authenticate_credentials` (django-rest-knox 5.1), over the candidates of `_tokens_with_key`, and
-        with a token that is not UTF-8 refused as any other wrong token."""
+        with a token that is not UTF-8 or holds a NUL refused as any other wrong token."""
         message = "Invalid token."
         try:
             token = token.decode("utf-8")
         except UnicodeDecodeError:  # knox lets this through as a 500
             raise exceptions.AuthenticationFailed(message) from None
+        if "\x00" in token:  # no token has one, and PostgreSQL refuses it in a parameter: knox's 500 again
+            raise exceptions.AuthenticationFailed(message)
         for auth_token in _tokens_with_key(token[: CONSTANTS.TOKEN_KEY_LENGTH]):
             if self._cleanup_token(auth_token):
                 continue

@@ -177,8 +177,9 @@ def test_me_with_a_bogus_token_is_401(db):
 
 
 @pytest.mark.django_db
-def test_a_token_that_is_not_utf8_is_401_not_500(db):
-    response = client_with("\xff\xfe-not-utf-8").get(ME_URL)
+@pytest.mark.parametrize("token", ["\xff\xfe-not-utf-8", "nul-\x00-inside", "x" * 5000])
+def test_a_malformed_token_is_401_not_500(db, token):
+    response = client_with(token).get(ME_URL)
 
     assert response.status_code == 401
     assert response.json() == {"message": "Invalid token.", "extra": {}}
