@@ -23,16 +23,23 @@ def field_values(row: RecommendationSession) -> dict:
 
 @pytest.mark.django_db
 def test_insert_row_stores_what_the_orms_save_stores(customer):
-    original = logged_session(customer)
-    by_orm = RecommendationSession.objects.get(pk=original.pk)
-    copy = RecommendationSession.objects.get(pk=original.pk)
-    copy.id = uuid.uuid4()
+    logged = logged_session(customer)
+    by_orm, by_insert_row = (RecommendationSession.objects.get(pk=logged.pk) for _ in range(2))
+    for row in (by_orm, by_insert_row):
+        row.id = uuid.uuid4()
+        row.optimization_reasoning = "Written by the test."
+        row.candidates = [*row.candidates, {"manufacturer_id": 1, "features": {"quality": 0.5}}]
+    intended = field_values(by_insert_row)
 
-    insert_row(copy)
+    by_orm.save(force_insert=True)
+    insert_row(by_insert_row)
 
-    assert not copy._state.adding
-    stored = RecommendationSession.objects.get(pk=copy.pk)
-    assert field_values(stored) == field_values(by_orm) | {"id": copy.id}
+    assert not by_insert_row._state.adding
+    assert field_values(RecommendationSession.objects.get(pk=by_insert_row.id)) == intended
+    stored = {
+        row.id: field_values(row) for row in RecommendationSession.objects.filter(pk__in=[by_orm.id, by_insert_row.id])
+    }
+    assert stored[by_insert_row.id] == stored[by_orm.id] | {"id": by_insert_row.id}
 
 
 @pytest.mark.django_db
