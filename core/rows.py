@@ -25,6 +25,12 @@ def selected_fields(model: type[models.Model], names: tuple[str, ...]) -> tuple[
     return tuple(f for f in model._meta.concrete_fields if f in wanted)
 
 
+@functools.cache
+def concrete_field_names(model: type[models.Model]) -> tuple[str, ...]:
+    """Every field of `model` that has a column: for a read of whole rows."""
+    return tuple(f.name for f in model._meta.concrete_fields)
+
+
 def select_list(alias: str, model: type[models.Model], names: tuple[str, ...]) -> str:
     """The SQL select list of the fields `names` of `model`, whose table is `alias` in the statement."""
     quote = connection.ops.quote_name

@@ -16,7 +16,7 @@ from django.db import connection
 from django.db.models import Count, DurationField, Exists, ExpressionWrapper, F, OuterRef, Q, QuerySet, Subquery, Sum
 from django.utils import timezone
 
-from core.rows import instance_from_row, select_list
+from core.rows import concrete_field_names, instance_from_row, select_list
 from experiments.stats import (
     ProportionStats,
     SampleStats,
@@ -148,11 +148,6 @@ RANKING_PROFILE_FIELDS = (
 
 
 @functools.cache
-def _customer_fields() -> tuple[str, ...]:
-    return tuple(f.name for f in CustomerAccount._meta.concrete_fields)
-
-
-@functools.cache
 def _ranking_read_sql(*, by_user: bool) -> str:
     """The SQL of the pipeline's profile read, written once per process from the models' metadata: by the
     customer's id, or (`by_user`) with the customer itself, by its user (an outer join: a customer has no
@@ -165,7 +160,7 @@ def _ranking_read_sql(*, by_user: bool) -> str:
     if not by_user:
         return f"SELECT {profile_columns} FROM {quote(profiles.db_table)} AS p WHERE p.{profile_customer} = %s"
     return (
-        f"SELECT {select_list('c', CustomerAccount, _customer_fields())}, {profile_columns}"
+        f"SELECT {select_list('c', CustomerAccount, concrete_field_names(CustomerAccount))}, {profile_columns}"
         f" FROM {quote(customers.db_table)} AS c"
         f" LEFT OUTER JOIN {quote(profiles.db_table)} AS p ON p.{profile_customer} = c.{quote(customers.pk.column)}"
         f" WHERE c.{quote(customers.get_field('user').column)} = %s"
@@ -195,8 +190,8 @@ def customer_with_profile_get(
         row = cursor.fetchone()
     if row is None:
         return None, None
-    width = len(_customer_fields())
-    customer = instance_from_row(CustomerAccount, _customer_fields(), row[:width])
+    width = len(concrete_field_names(CustomerAccount))
+    customer = instance_from_row(CustomerAccount, concrete_field_names(CustomerAccount), row[:width])
     if row[width] is None:  # the profile's id: the customer has no profile yet
         return customer, None
     profile = instance_from_row(CustomerPersonalizationProfile, RANKING_PROFILE_FIELDS, row[width:])

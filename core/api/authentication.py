@@ -29,7 +29,7 @@ from knox.settings import CONSTANTS, knox_settings
 from knox.signals import token_expired
 from rest_framework import exceptions
 
-from core.rows import instance_from_row, select_list
+from core.rows import concrete_field_names, instance_from_row, select_list
 
 
 class TokenAuthentication(KnoxTokenAuthentication):
@@ -75,7 +75,7 @@ class TokenScheme(KnoxTokenScheme):
 def _tokens_with_key(key: str) -> list:
     """The tokens whose key is `key`, each with its user: knox's `filter(token_key=key).select_related('user')`."""
     token_model, user_model = get_token_model(), get_user_model()
-    token_fields, user_fields = _fields(token_model), _fields(user_model)
+    token_fields, user_fields = concrete_field_names(token_model), concrete_field_names(user_model)
     with connection.cursor() as cursor:
         cursor.execute(_tokens_with_key_sql(), [key])
         rows = cursor.fetchall()
@@ -88,17 +88,12 @@ def _tokens_with_key(key: str) -> list:
 
 
 @functools.cache
-def _fields(model) -> tuple[str, ...]:
-    return tuple(f.name for f in model._meta.concrete_fields)
-
-
-@functools.cache
 def _tokens_with_key_sql() -> str:
     quote = connection.ops.quote_name
     token_model, user_model = get_token_model(), get_user_model()
     tokens, users = token_model._meta, user_model._meta
-    token_columns = select_list("t", token_model, _fields(token_model))
-    user_columns = select_list("u", user_model, _fields(user_model))
+    token_columns = select_list("t", token_model, concrete_field_names(token_model))
+    user_columns = select_list("u", user_model, concrete_field_names(user_model))
     user_id = quote(tokens.get_field("user").column)
     return (
         f"SELECT {token_columns}, {user_columns} FROM {quote(tokens.db_table)} AS t"
