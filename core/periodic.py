@@ -37,6 +37,12 @@ def periodic_task_specs() -> list[PeriodicTaskSpec]:
             description="Refit what each segment prefers from the decision log: the prior of new customers.",
         ),
         PeriodicTaskSpec(
+            name="acceptance rates",
+            task="personalization.tasks.acceptance_rates_refresh_task",
+            every_seconds=settings.ACCEPTANCE_RATES_SECONDS,
+            description="Store each profile's recommendation acceptance rate: its choices over its sessions.",
+        ),
+        PeriodicTaskSpec(
             name="experiment stopping rules",
             task="experiments.tasks.experiments_check_task",
             every_seconds=settings.EXPERIMENT_CHECK_SECONDS,

@@ -53,6 +53,11 @@ def _pattern_counts(record: dict) -> dict[str, int]:
     return {name: int(record.get(name, 0)) for name in ("chosen", "rejected", "successes", "failures")}
 
 
+def acceptance_rate(*, choices: int, sessions: int) -> float:
+    """The recommendation acceptance rate: sessions with a choice over all sessions (0 before the first)."""
+    return min(choices / sessions, 1.0) if sessions else 0.0
+
+
 def profile_personal_get(
     *, customer: CustomerAccount, profile: CustomerPersonalizationProfile, now: datetime | None = None
 ) -> dict:
@@ -102,7 +107,10 @@ def profile_personal_get(
         },
         "performance": {
             "conversion_rate": profile.conversion_rate,
-            "recommendation_acceptance_rate": profile.recommendation_acceptance_rate,
+            "recommendation_acceptance_rate": acceptance_rate(
+                choices=profile.total_choices,
+                sessions=RecommendationSession.objects.filter(customer=customer).count(),
+            ),
             "average_satisfaction": profile.average_satisfaction,
             "average_choice_rank": profile.average_choice_rank,
             "successful_matches": profile.successful_matches,

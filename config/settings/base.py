@@ -201,6 +201,10 @@ CATALOG_VERSION_CHECK_SECONDS = env.float("CATALOG_VERSION_CHECK_SECONDS", defau
 # How often the segment preferences (the prior of new customers) are refitted from the decision log.
 SEGMENT_PREFERENCES_SECONDS = env.int("SEGMENT_PREFERENCES_SECONDS", default=6 * 60 * 60)
 
+# How often the profiles' stored recommendation acceptance rates are refreshed (the readable profile computes
+# its own when read).
+ACCEPTANCE_RATES_SECONDS = env.int("ACCEPTANCE_RATES_SECONDS", default=60 * 60)
+
 # How often beat applies the experiments' stopping rules, and the cadence of a bandit's reweighting.
 EXPERIMENT_CHECK_SECONDS = env.int("EXPERIMENT_CHECK_SECONDS", default=15 * 60)
 BANDIT_REWEIGHT_SECONDS = env.int("BANDIT_REWEIGHT_SECONDS", default=6 * 60 * 60)

@@ -5,6 +5,7 @@ from personalization.services.profiles import (
     profile_apply_feedback,
     profile_apply_user_feedback,
     profile_get_or_create,
+    profiles_acceptance_rate_refresh,
 )
 from personalization.services.rebuild import profile_rebuild, profiles_rebuild
 from personalization.services.recommendations import (
@@ -29,6 +30,7 @@ __all__ = [
     "profile_apply_user_feedback",
     "profile_get_or_create",
     "profile_rebuild",
+    "profiles_acceptance_rate_refresh",
     "profiles_rebuild",
     "recommendation_create",
     "segment_preference_recompute",

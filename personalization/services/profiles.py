@@ -7,7 +7,7 @@ import contextlib
 import functools
 import math
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import datetime
 from typing import TypeVar
@@ -15,8 +15,8 @@ from typing import TypeVar
 import numpy as np
 from django.contrib.auth.base_user import AbstractBaseUser
 from django.db import IntegrityError, connection, models, transaction
-from django.db.models import Expression, IntegerField
-from django.db.models.expressions import RawSQL
+from django.db.models import Count, F, FloatField, OuterRef, Subquery, Value
+from django.db.models.functions import Cast, Coalesce, Greatest, Least
 from django.utils import timezone
 
 from core.errors import DomainError
@@ -121,20 +121,17 @@ def profile_get_or_create(*, customer: CustomerAccount) -> CustomerPersonalizati
         return CustomerPersonalizationProfile.objects.get(customer=customer)
 
 
-def profile_lock(*, customer: CustomerAccount, **annotations: Expression) -> CustomerPersonalizationProfile:
-    """The customer's profile, row-locked for the rest of the transaction (created first if need be), with
-    `annotations` (expressions over its row) read in the same round trip, as of the statement's start.
+def profile_lock(*, customer: CustomerAccount) -> CustomerPersonalizationProfile:
+    """The customer's profile, row-locked for the rest of the transaction (created first if need be).
 
     Outcomes take this lock first, and feedback when it lost the race for an unchanged profile (see
     `_optimistically`): repeats and concurrent copies of an event are then seen by the checks that follow."""
-    return profile_read(customer=customer, lock=True, **annotations)
+    return profile_read(customer=customer, lock=True)
 
 
-def profile_read(
-    *, customer: CustomerAccount, lock: bool = False, **annotations: Expression
-) -> CustomerPersonalizationProfile:
-    """The customer's profile (created first if need be), row-locked with `lock`, with `annotations`."""
-    queryset = CustomerPersonalizationProfile.objects.filter(customer=customer).annotate(**annotations)
+def profile_read(*, customer: CustomerAccount, lock: bool = False) -> CustomerPersonalizationProfile:
+    """The customer's profile (created first if need be), row-locked with `lock`."""
+    queryset = CustomerPersonalizationProfile.objects.filter(customer=customer)
     if lock:
         queryset = queryset.select_for_update()
     try:  # get, not first: a unique lookup needs no ORDER BY
@@ -144,36 +141,15 @@ def profile_read(
         return queryset.get()
 
 
-def _session_count(outer: type[models.Model]) -> Expression:
-    """The customer's recommendation sessions so far, as an annotation of a row of `outer` (a model with a
-    customer_id: the profile, or a session).
-
-    Written as SQL: the ORM's grouped Subquery of the same count took about 1 ms to build and compile on every
-    feedback, more than PostgreSQL took to run it."""
-    return RawSQL(_session_count_sql(connection.ops.quote_name(outer._meta.db_table)), (), output_field=IntegerField())
-
-
-def _session_count_sql(outer: str) -> str:
-    """The SQL that counts the sessions of the customer of the row `outer` names (a quoted table name or alias
-    with a customer_id column); PostgreSQL answers it from the sessions' customer index."""
-    quote = connection.ops.quote_name
-    sessions = quote(RecommendationSession._meta.db_table)
-    customer = quote(RecommendationSession._meta.get_field("customer").column)
-    return f"SELECT COUNT(*) FROM {sessions} AS n WHERE n.{customer} = {outer}.{customer}"
-
-
 def session_with_profile(
-    *, session_id: uuid.UUID, user: AbstractBaseUser, count_sessions: bool = False, lock: bool = False
+    *, session_id: uuid.UUID, user: AbstractBaseUser, lock: bool = False
 ) -> RecommendationSession | None:
     """`user`'s own session by id, with its customer and the customer's profile: the feedback endpoint's reads in
-    one statement (the profile is created first if the customer has none yet). With `count_sessions`,
-    `session.session_count` is the customer's number of sessions, as of the statement's start. With `lock`, the
+    one statement (the profile is created first if the customer has none yet). With `lock`, the
     profile's row is locked for the rest of the transaction (and re-read if it changed while the statement
     waited; the session and the customer come from the statement's start, which is all they need, since a
     session is never changed). None when the user has no such session."""
-    read = functools.partial(
-        _session_with_profile_read, session_id=session_id, user=user, count_sessions=count_sessions, lock=lock
-    )
+    read = functools.partial(_session_with_profile_read, session_id=session_id, user=user, lock=lock)
     session = read()
     if session is not None:
         return session
@@ -186,7 +162,7 @@ def session_with_profile(
 
 
 @functools.cache
-def _feedback_read_sql(*, count_sessions: bool, lock: bool) -> str:
+def _feedback_read_sql(*, lock: bool) -> str:
     """The SQL of `_session_with_profile_read`, written once per process from the models' metadata.
 
     Written as SQL, not as a queryset: building and compiling the ORM's query of the three joined models took
@@ -208,17 +184,12 @@ def _feedback_read_sql(*, count_sessions: bool, lock: bool) -> str:
         select_list("s", RecommendationSession, FEEDBACK_SESSION_FIELDS),
         select_list("p", CustomerPersonalizationProfile, FEEDBACK_PROFILE_FIELDS),
     ]
-    if count_sessions:
-        select.append(f"({_session_count_sql('s')})")
     sql = (
         f"SELECT {', '.join(select)} FROM {quote(sessions.db_table)} AS s"
         f" INNER JOIN {quote(customers.db_table)} AS c ON c.{customer_id} = s.{column(sessions, 'customer')}"
         f" INNER JOIN {quote(profiles.db_table)} AS p ON p.{column(profiles, 'customer')} = c.{customer_id}"
         f" WHERE c.{column(customers, 'user')} = %s AND s.{column(sessions, 'id')} = %s"
-        # One row at most (the session's key), but the LIMIT matters: without it the planner multiplies the
-        # count's cost by its guess of the join's rows, which passed jit_above_cost once the tables were large,
-        # and PostgreSQL spent about 12 ms compiling the statement on every feedback.
-        " LIMIT 1"
+        " LIMIT 1"  # one row at most (the session's key)
     )
     if lock and connection.features.has_select_for_update_of:  # as the ORM, which leaves it out where it is absent
         sql += " FOR UPDATE OF p"
@@ -226,11 +197,11 @@ def _feedback_read_sql(*, count_sessions: bool, lock: bool) -> str:
 
 
 def _session_with_profile_read(
-    *, session_id: uuid.UUID, user: AbstractBaseUser, count_sessions: bool, lock: bool
+    *, session_id: uuid.UUID, user: AbstractBaseUser, lock: bool
 ) -> RecommendationSession | None:
     pk = RecommendationSession._meta.pk.get_db_prep_value(session_id, connection)
     with connection.cursor() as cursor:
-        cursor.execute(_feedback_read_sql(count_sessions=count_sessions, lock=lock), [user.pk, pk])
+        cursor.execute(_feedback_read_sql(lock=lock), [user.pk, pk])
         row = cursor.fetchone()
     if row is None:
         return None
@@ -241,8 +212,6 @@ def _session_with_profile_read(
     customer = CustomerAccount.from_db(connection.alias, ["id"], [session.customer_id])
     session.customer = customer
     customer.personalization_profile = profile
-    if count_sessions:
-        session.session_count = row[-1]
     return session
 
 
@@ -257,6 +226,27 @@ def profiles_churn_risk_set(*, risks: dict[int, float]) -> int:
         profile.churn_risk = float(risks[profile.customer_id])
     CustomerPersonalizationProfile.objects.bulk_update(profiles, ["churn_risk"], batch_size=500)
     return len(profiles)
+
+
+def profiles_acceptance_rate_refresh(*, customer_ids: Iterable[int] | None = None) -> int:
+    """Store the recommendation acceptance rate of every profile (of `customer_ids`' only, when given): its
+    choices over its customer's sessions, as `acceptance_rate` computes it. A periodic task keeps the stored
+    rates; the readable profile computes its own when read. A choice does not update it: counting the
+    customer's sessions on every choice cost each feedback more the more sessions its customer had (0.6 ms at
+    a thousand). Writes only the profiles whose rate changed, in one statement; returns how many."""
+    sessions = (
+        RecommendationSession.objects.filter(customer=OuterRef("customer_id"))
+        .order_by()
+        .values("customer")
+        .annotate(n=Count("pk"))
+        .values("n")
+    )
+    counted = Greatest(Coalesce(Subquery(sessions), 0), 1)  # no session yet: no choice either, so 0 / 1
+    rate = Least(Cast(F("total_choices"), FloatField()) / Cast(counted, FloatField()), Value(1.0))
+    profiles = CustomerPersonalizationProfile.objects.all()
+    if customer_ids is not None:
+        profiles = profiles.filter(customer_id__in=list(customer_ids))
+    return profiles.exclude(recommendation_acceptance_rate=rate).update(recommendation_acceptance_rate=rate)
 
 
 def risk_adjusted_step(order_value: float) -> float:
@@ -371,10 +361,9 @@ def profile_apply_feedback(
 ) -> FeedbackResult:
     """Record a feedback event and learn from it. A repeated event id changes nothing; a rejected event
     leaves the profile as it was (everything is checked before anything is written)."""
-    count = {"session_count": _session_count(CustomerPersonalizationProfile)} if choice_data else {}
 
     def attempt(lock: bool) -> FeedbackResult:
-        profile = profile_read(customer=customer, lock=lock, **count)
+        profile = profile_read(customer=customer, lock=lock)
         return _feedback_apply(
             profile,
             customer=customer,
@@ -382,7 +371,6 @@ def profile_apply_feedback(
             event_id=event_id,
             interaction_data=interaction_data,
             choice_data=choice_data,
-            sessions_so_far=getattr(profile, "session_count", 0),
         )
 
     return _optimistically(attempt)
@@ -401,7 +389,7 @@ def profile_apply_user_feedback(
     is written."""
 
     def attempt(lock: bool) -> FeedbackResult | None:
-        session = session_with_profile(session_id=session_id, user=user, count_sessions=bool(choice_data), lock=lock)
+        session = session_with_profile(session_id=session_id, user=user, lock=lock)
         if session is None:
             return None
         customer = session.customer
@@ -412,7 +400,6 @@ def profile_apply_user_feedback(
             event_id=event_id,
             interaction_data=interaction_data,
             choice_data=choice_data,
-            sessions_so_far=getattr(session, "session_count", 0),
         )
 
     return _optimistically(attempt)
@@ -426,7 +413,6 @@ def _feedback_apply(
     event_id: str,
     interaction_data: dict,
     choice_data: dict | None,
-    sessions_so_far: int,
 ) -> FeedbackResult:
     """The feedback event on the customer's profile as read: checks, learning, and the write of the profile
     and the interaction (`_feedback_write`)."""
@@ -445,7 +431,7 @@ def _feedback_apply(
     summary: dict = {"weights_before": dict(profile.personal_weights)}
     learn_from_interaction(profile, interaction_data, now)
     if chosen is not None:
-        summary.update(learn_from_choice(profile, session, options, chosen[1], choice_data or {}, now, sessions_so_far))
+        summary.update(learn_from_choice(profile, session, options, chosen[1], choice_data or {}, now))
     interaction = Interaction(
         customer=customer,
         session=session,
@@ -590,7 +576,6 @@ CHOICE_FIELDS = (
     "average_choice_rank",
     "risk_tolerance",
     "complexity_comfort_level",
-    "recommendation_acceptance_rate",
     "preference_evolution",
 )
 
@@ -640,11 +625,11 @@ def learn_from_choice(
     position: int,
     choice_data: dict,
     now: datetime,
-    sessions_so_far: int,
 ) -> dict:
     """Learn from the choice of the option at `position` of the session: the weights (one bounded Newton
-    step), confidence and learning velocity, risk tolerance, complexity comfort, patterns, acceptance rate,
-    and a preference-evolution snapshot. Returns what changed."""
+    step), confidence and learning velocity, risk tolerance, complexity comfort, patterns, and a
+    preference-evolution snapshot. Returns what changed. (The acceptance rate is not a choice's to keep:
+    `profiles_acceptance_rate_refresh`.)"""
     prior = profile.prior_state
     position_bias = float(prior.get("position_bias", learning.DEFAULT_POSITION_BIAS))
     state = state_from_json(profile.preference_state)
@@ -684,7 +669,6 @@ def learn_from_choice(
     manufacturer_patterns_bound(patterns)
     profile.behavior_patterns = patterns
 
-    profile.recommendation_acceptance_rate = round(min(profile.total_choices / max(sessions_so_far, 1), 1.0), 6)
     snapshot = {
         "at": now.isoformat(),
         "version": profile.weights_version,

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import bisect
 from collections.abc import Callable
 
 from django.db import transaction
@@ -15,6 +14,7 @@ from personalization.models import (
     RecommendationSession,
     SessionOutcome,
 )
+from personalization.selectors import acceptance_rate
 from personalization.services.outcomes import OUTCOME_FIELDS, learn_from_outcome, outcome_reward
 from personalization.services.profiles import (
     learn_from_choice,
@@ -49,7 +49,6 @@ def profile_rebuild(*, customer: CustomerAccount) -> CustomerPersonalizationProf
     result depends only on the history and the segment's current prior."""
     CustomerPersonalizationProfile.objects.filter(customer=customer).delete()
     profile = profile_get_or_create(customer=customer)
-    session_times = sorted(RecommendationSession.objects.filter(customer=customer).values_list("created_at", flat=True))
     interactions = list(Interaction.objects.filter(customer=customer).select_related("session"))
     choice_times = {i.session_id: i.created_at for i in interactions if i.chosen_manufacturer_id is not None}
     timeline = [(i.created_at, 0, i.pk, i.session, i) for i in interactions]
@@ -60,9 +59,8 @@ def profile_rebuild(*, customer: CustomerAccount) -> CustomerPersonalizationProf
             learn_from_interaction(profile, item.interaction_data, at)
             options, shown = session_options(session)
             if item.chosen_manufacturer_id is not None and item.chosen_manufacturer_id in shown:
-                sessions_so_far = bisect.bisect_right(session_times, at)
                 position = shown.index(item.chosen_manufacturer_id)
-                learn_from_choice(profile, session, options, position, item.choice_data or {}, at, sessions_so_far)
+                learn_from_choice(profile, session, options, position, item.choice_data or {}, at)
             continue
         outcome = known.setdefault(session.pk, SessionOutcome(session=session, manufacturer_id=item["manufacturer_id"]))
         before = outcome_reward(
@@ -74,6 +72,8 @@ def profile_rebuild(*, customer: CustomerAccount) -> CustomerPersonalizationProf
             if item[name] is not None:
                 setattr(outcome, name, item[name])
         learn_from_outcome(profile, session, outcome, before, new_conversion, new_rating)
+    sessions = RecommendationSession.objects.filter(customer=customer).count()
+    profile.recommendation_acceptance_rate = acceptance_rate(choices=profile.total_choices, sessions=sessions)
     profile.save()
     return profile
 
