@@ -195,10 +195,15 @@ def recommendation_create(
     detailed = profile.explanation_preference == ExplanationPreference.DETAILED
 
     items, candidates = [], []
-    for rank, (position, propensity) in enumerate(zip(explored.positions, explored.position_propensities), 1):
+    shown_features = scored.features[explored.positions]
+    shown_contributions = shown_features * decision.weights
+    # Rounded as factor_map rounds, the whole list at once
+    rounded_features = np.round(shown_features, 6).tolist()
+    rounded_contributions = np.round(shown_contributions, 6).tolist()
+    for index, (position, propensity) in enumerate(zip(explored.positions, explored.position_propensities)):
+        rank = index + 1
         row = int(scored.rows[position])
-        features = scored.features[position]
-        contributions = features * decision.weights
+        features, contributions = shown_features[index], shown_contributions[index]
         row_boost = float(boost[row])
         item = RecommendationItem(
             manufacturer_id=int(catalog.ids[row]),
@@ -207,8 +212,8 @@ def recommendation_create(
             region=REGION_CODES[int(catalog.region[row])],
             rank=rank,
             score=round(float(scored.scores[position]), 6),
-            features=factor_map(features),
-            contributions=factor_map(contributions),
+            features=dict(zip(FACTORS, rounded_features[index])),
+            contributions=dict(zip(FACTORS, rounded_contributions[index])),
             pattern_boost=round(row_boost, 6),
             explanation=explanation_for(contributions, features, decision.weights, row_boost, rank, detailed),
         )
