@@ -11,7 +11,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from marketplace.scoring import STRATEGIES
+from marketplace.scoring import STRATEGIES, top_k
 from marketplace.vocabulary import FACTORS
 
 NEW, ESTABLISHED, AT_RISK = "new", "established", "at_risk"
@@ -206,22 +206,6 @@ class ExploredList:
     log_propensity: float  # of the whole list under the exploration policy
 
 
-def largest(values: np.ndarray, m: int) -> np.ndarray:
-    """The positions of the `m` largest values, largest first, equal values by position: what a stable sort of
-    `-values` puts first, without sorting all of them (a list of ten out of a thousand candidates)."""
-    m = min(m, values.size)
-    negated = -values
-    if 0 < m < values.size // 8:
-        cut = np.partition(negated, m - 1)[m - 1]  # the m-th smallest of -values
-        if not np.isnan(cut):  # (a NaN sorts last, and compares with nothing)
-            above = np.flatnonzero(negated < cut)
-            tied = np.flatnonzero(negated == cut)[: m - above.size]  # the first positions among equal values
-            candidates = np.concatenate([above, tied])
-            candidates.sort()
-            return candidates[np.argsort(negated[candidates], kind="stable")]
-    return np.argsort(negated, kind="stable")[:m]
-
-
 def explore(
     scores: np.ndarray, k: int, *, temperature: float, rng: np.random.Generator, exploit: int = EXPLOIT_POSITIONS
 ) -> ExploredList:
@@ -233,7 +217,8 @@ def explore(
     k = min(k, scores.size)
     if k == 0:
         return ExploredList(np.empty(0, dtype=np.int64), (), 0.0)
-    by_score = largest(scores, k)
+    positions = np.arange(scores.size)
+    by_score = top_k(scores, positions, k)  # ties by position, as a stable sort
     head = by_score[: min(exploit, k)]
     propensities = [1.0] * len(head)
     left_out = np.ones(scores.size, dtype=bool)
@@ -243,7 +228,7 @@ def explore(
     if k > len(head) and temperature > 0:
         logits = scores[remaining] / temperature
         gumbel = logits + rng.gumbel(size=remaining.size)
-        picked = largest(gumbel, k - len(head))
+        picked = top_k(gumbel, positions[: remaining.size], k - len(head))
         # P(this one next | the ones drawn before): its weight over the weight still left. The log of what is
         # left is accumulated from the back (the never drawn, then each drawn one, last first): subtracting
         # drawn weights from a total loses the small ones that are left, and they are not equally likely.

@@ -403,20 +403,26 @@ def test_pattern_boost_adds_the_three_parts():
 
 
 @pytest.mark.parametrize("size", [1, 7, 80, 1000, 5000])
-def test_largest_is_the_head_of_a_stable_sort_by_descending_value_ties_included(size):
-    """`largest` partitions instead of sorting everything; it must pick exactly what the full stable sort puts
-    first, also where equal values straddle the cut (whole numbers from a small range tie often)."""
+def test_explore_shows_what_a_stable_sort_by_score_and_by_gumbel_key_would_show(size):
+    """explore picks the top of the list by partition (scoring.top_k), not by sorting every eligible candidate;
+    it must show exactly what the full stable sorts showed, also where equal scores straddle the cut (whole
+    numbers from a small range tie often)."""
     rng = np.random.default_rng(size)
-    for values in (rng.normal(size=size), rng.integers(0, 6, size=size).astype(float), np.zeros(size)):
-        for m in (0, 1, 3, 10, size // 8 - 1, size):
-            m = max(m, 0)
-            assert policy.largest(values, m).tolist() == np.argsort(-values, kind="stable")[:m].tolist(), (values, m)
+    for scores in (rng.normal(size=size), rng.integers(0, 6, size=size).astype(float), np.zeros(size)):
+        for k in (1, 3, 10, size):
+            for temperature in (0.0, 0.05):
+                explored = policy.explore(scores, k, temperature=temperature, rng=np.random.default_rng(k))
+                by_score = np.argsort(-scores, kind="stable")
+                head = by_score[: min(3, k)]
+                remaining = np.setdiff1d(np.arange(size), head)
+                if temperature == 0.0 or k <= head.size:
+                    expected = by_score[:k]
+                else:
+                    gumbel = scores[remaining] / temperature + np.random.default_rng(k).gumbel(size=remaining.size)
+                    tail = remaining[np.argsort(-gumbel, kind="stable")[: k - head.size]]
+                    expected = np.concatenate([head, tail])
+                assert explored.positions.tolist() == expected.tolist(), (scores, k, temperature)
 
-
-def test_largest_with_nans_picks_what_the_full_sort_picks():
-    values = np.array([np.nan] * 95 + [1.0, 3.0, 2.0, np.nan, 0.5])
-    assert policy.largest(values, 3).tolist() == np.argsort(-values, kind="stable")[:3].tolist() == [96, 97, 95]
-    assert policy.largest(values, 8).tolist() == np.argsort(-values, kind="stable")[:8].tolist()
 
 SCORES = np.array([0.52, 0.61, 0.40, 0.70, 0.58, 0.45, 0.66, 0.50, 0.55, 0.62])
 
