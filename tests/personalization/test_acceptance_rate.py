@@ -9,6 +9,7 @@ from personalization.selectors import acceptance_rate
 from personalization.services import (
     profile_apply_feedback,
     profile_get_or_create,
+    profile_rebuild,
     profiles_acceptance_rate_refresh,
     recommendation_create,
 )
@@ -95,3 +96,14 @@ def test_the_refresh_stores_what_the_readable_profile_shows_and_writes_only_the_
     assert acceptance_rates_refresh_task.delay().get() == 1  # the periodic task: every profile, choosy's now
     assert _stored(choosy) == _read(choosy) == 1.0
     assert profiles_acceptance_rate_refresh() == 0  # nothing changed since: nothing written
+
+
+@pytest.mark.django_db
+def test_a_rebuilt_profile_stores_its_acceptance_rate(catalog):
+    customer = CustomerAccountFactory()
+    _sessions_with_choices(customer, sessions=3, choices=2)
+    assert _stored(customer) == 0.0
+
+    profile_rebuild(customer=customer)
+
+    assert _stored(customer) == _read(customer) == pytest.approx(2 / 3)
