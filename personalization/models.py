@@ -119,7 +119,9 @@ class CustomerPersonalizationProfile(models.Model):
     outcomes_count = models.PositiveIntegerField(default=0, help_text="Chosen sessions with a known conversion")
     conversions_count = models.PositiveIntegerField(default=0)
     conversion_rate = models.FloatField(default=0.0)
-    recommendation_acceptance_rate = models.FloatField(default=0.0)
+    recommendation_acceptance_rate = models.FloatField(
+        default=0.0, help_text="Sessions with a choice over all sessions, as of beat's last refresh (hourly by default)"
+    )
     strategy_performance = models.JSONField(default=dict, blank=True, help_text="strategy -> sessions, conversions")
     created_at = models.DateTimeField(default=timezone.now, editable=False)
     updated_at = models.DateTimeField(auto_now=True)
